@@ -1,0 +1,3 @@
+from claimpay.cli import main
+
+main()

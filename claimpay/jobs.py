@@ -1,0 +1,76 @@
+"""Job states and the job summary both sides read and write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class JobState(StrEnum):
+    """Where a job is in its life. `completed` is terminal."""
+
+    RECEIVING = "receiving"
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+
+    @property
+    def terminal(self) -> bool:
+        return self is JobState.COMPLETED
+
+
+@dataclass(frozen=True, slots=True)
+class JobMeta:
+    """A job's stored summary (the meta hash), typed."""
+
+    job_id: str
+    state: JobState
+    entity: str
+    database: str
+    user: str
+    total: int
+    chunks: int
+    chunk_size: int
+    processed: int
+    created: int
+    updated: int
+    failed: int
+    submitted_at: str
+    started_at: str | None
+    finished_at: str | None
+
+    @classmethod
+    def from_hash(cls, job_id: str, raw: dict[str, str]) -> JobMeta:
+        return cls(
+            job_id=job_id,
+            state=JobState(raw["state"]),
+            entity=raw["entity"],
+            database=raw["database"],
+            user=raw.get("user", ""),
+            total=int(raw.get("total", 0)),
+            chunks=int(raw.get("chunks", 0)),
+            chunk_size=int(raw["chunkSize"]),
+            processed=int(raw.get("processed", 0)),
+            created=int(raw.get("created", 0)),
+            updated=int(raw.get("updated", 0)),
+            failed=int(raw.get("failed", 0)),
+            submitted_at=raw["submittedAt"],
+            started_at=raw.get("startedAt") or None,
+            finished_at=raw.get("finishedAt") or None,
+        )
+
+    def public(self) -> dict[str, Any]:
+        """The `data` of `GET /jobs/{jobId}`."""
+        return {
+            "jobId": self.job_id,
+            "state": self.state.value,
+            "database": self.database,
+            "total": self.total,
+            "processed": self.processed,
+            "created": self.created,
+            "updated": self.updated,
+            "failed": self.failed,
+            "submittedAt": self.submitted_at,
+            "finishedAt": self.finished_at,
+        }

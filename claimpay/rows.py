@@ -1,0 +1,70 @@
+"""Row validation: one raw JSON value in, a clean row or a 400 message out. Never raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from claimpay.entities import EntitySpec
+
+
+@dataclass(frozen=True, slots=True)
+class ValidRow:
+    """A row that passed validation: column values plus which fields the caller sent."""
+
+    values: dict[str, Any]
+    sent: frozenset[str]
+
+    def key(self, column: str) -> Any:
+        return self.values[column]
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidRow:
+    """A row that failed validation; `message` names each bad field by its JSON name."""
+
+    message: str
+    key: Any
+
+
+def validate_row(spec: EntitySpec, raw: Any) -> ValidRow | InvalidRow:
+    """Validate one input value against the entity's row model."""
+    if not isinstance(raw, dict):
+        return InvalidRow(f"row must be a JSON object, not {_json_type(raw)}", None)
+    try:
+        model: BaseModel = spec.row_model.model_validate(raw)
+    except ValidationError as exc:
+        return InvalidRow(_describe(exc), usable_key(spec, raw))
+    return ValidRow(values=dict(model), sent=frozenset(model.model_fields_set))
+
+
+def usable_key(spec: EntitySpec, raw: Any) -> int | None:
+    """The row's key when it is a JSON integer, else None (such a row cannot be grouped)."""
+    value = raw.get(spec.key_field) if isinstance(raw, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool) and -(2**31) <= value < 2**31:
+        return value
+    return None
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False):
+        field = ".".join(str(part) for part in error["loc"]) or "row"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif error["type"] == "missing":
+            message = "is required"
+        elif message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        parts.append(f"{field}: {message}")
+    return "; ".join(parts)
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    if isinstance(value, bool | list | str) or value is None:
+        return names[type(value)]
+    return "a number"

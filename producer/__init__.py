@@ -1,0 +1,1 @@
+"""claimpay producer: the thin FastAPI front that stores batches and enqueues chunk jobs."""

@@ -1,0 +1,62 @@
+"""Builds the FastAPI app: `create_app(settings)`; `uvicorn --factory producer.main:create_app`."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from redis.exceptions import RedisError
+
+from claimpay import __version__
+from claimpay.connections import make_job_store
+from claimpay.entities import ENTITIES
+from claimpay.jobstore import JobStore
+from claimpay.messaging import make_celery
+from claimpay.settings import Settings, get_settings
+from producer.deps import Services
+from producer.enqueue import CeleryEnqueuer, Enqueuer
+from producer.problems import Problem, install_problem_handlers, problem_response
+from producer.routes import health, jobs
+from producer.routes.batch import batch_router
+
+log = logging.getLogger("claimpay.producer")
+
+
+def create_app(
+    settings: Settings | None = None,
+    store: JobStore | None = None,
+    enqueuer: Enqueuer | None = None,
+) -> FastAPI:
+    """The API for `settings` (default: environment); `store` and `enqueuer` may be swapped."""
+    settings = settings or get_settings()
+    settings.jwt_secret_value()  # refuse to start without a token secret
+    app = FastAPI(
+        title="claimpay",
+        version=__version__,
+        description="Asynchronous batch upserts with a per-row result for every row.",
+    )
+    app.state.services = Services(
+        settings=settings,
+        store=store or make_job_store(settings),
+        enqueuer=enqueuer or CeleryEnqueuer(make_celery(settings), settings.queue),
+    )
+    install_problem_handlers(app)
+
+    async def on_redis_error(request: Request, exc: Exception) -> Response:
+        log.error("job store unavailable: %s", type(exc).__name__)
+        problem = Problem(
+            503,
+            "job-store-unavailable",
+            "Service Unavailable",
+            "The job store is unavailable; retry later.",
+            headers={"Retry-After": "5"},
+        )
+        return problem_response(request, problem)
+
+    app.add_exception_handler(RedisError, on_redis_error)
+    for spec in ENTITIES.values():
+        app.include_router(batch_router(spec))
+    app.include_router(jobs.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,1 @@
+"""claimpay worker: Celery tasks that apply stored chunks of rows to SQL databases."""

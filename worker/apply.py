@@ -1,0 +1,86 @@
+"""Apply one chunk: validate every row, upsert the valid ones, record the ledger entry."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine, Table
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from claimpay.clock import utc_now
+from claimpay.entities import EntitySpec
+from claimpay.envelope import INVALID, Outcome, outcome
+from claimpay.rows import InvalidRow, validate_row
+from worker import ledger
+from worker.errors import TransientError, is_transient
+from worker.upsert import upsert_rows
+
+UNAVAILABLE = 503
+INTERNAL = 500
+
+
+def split_valid(
+    spec: EntitySpec, raw_rows: Sequence[tuple[int, Any]]
+) -> tuple[list[tuple[int, dict[str, Any]]], list[Outcome]]:
+    """Valid rows as `(index, column values)`, and a 400 outcome for every invalid one."""
+    valid: list[tuple[int, dict[str, Any]]] = []
+    invalid: list[Outcome] = []
+    for index, raw in raw_rows:
+        checked = validate_row(spec, raw)
+        if isinstance(checked, InvalidRow):
+            invalid.append(outcome(index, INVALID, checked.key, checked.message))
+        else:
+            valid.append((index, checked.values))
+    return valid, invalid
+
+
+def apply_chunk(
+    engine: Engine,
+    spec: EntitySpec,
+    table: Table,
+    job_id: str,
+    chunk_no: int,
+    raw_rows: Sequence[tuple[int, Any]],
+    user: str,
+) -> list[Outcome]:
+    """Outcomes of every row of the chunk, in input order; the rows are applied once.
+
+    Raises `TransientError` when the database is unavailable; the caller retries.
+    """
+    valid, invalid = split_valid(spec, raw_rows)
+    now = utc_now()
+    try:
+        with engine.begin() as conn:
+            stored = ledger.lookup(conn, job_id, chunk_no)
+            if stored is not None:
+                return stored
+            applied = upsert_rows(conn, table, spec.key_column, valid, user=user, now=now)
+            outcomes = sorted(invalid + applied, key=lambda item: item[0])
+            ledger.record(conn, job_id, chunk_no, outcomes, now)
+        return outcomes
+    except IntegrityError:
+        # Another run of this chunk committed first: its outcomes are the true ones.
+        return _stored_or_raise(engine, job_id, chunk_no)
+    except DBAPIError as exc:
+        if is_transient(exc):
+            raise TransientError(type(exc.orig or exc).__name__) from exc
+        raise
+
+
+def _stored_or_raise(engine: Engine, job_id: str, chunk_no: int) -> list[Outcome]:
+    with engine.connect() as conn:
+        stored = ledger.lookup(conn, job_id, chunk_no)
+    if stored is None:
+        raise RuntimeError(f"chunk {chunk_no} of job {job_id}: ledger conflict without entry")
+    return stored
+
+
+def failed_chunk(
+    spec: EntitySpec, raw_rows: Sequence[tuple[int, Any]], status: int, body: str
+) -> list[Outcome]:
+    """Outcomes for a chunk that could not be applied: invalid rows keep their 400, every
+    valid row gets `status` with `body`."""
+    valid, invalid = split_valid(spec, raw_rows)
+    failed = [outcome(index, status, values[spec.key_column], body) for index, values in valid]
+    return sorted(invalid + failed, key=lambda item: item[0])

@@ -1,0 +1,49 @@
+"""What a worker process needs to run chunks, built once per process (after fork)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from claimpay.connections import make_job_store
+from claimpay.jobstore import JobStore
+from claimpay.settings import Settings
+from worker.engines import EngineRegistry
+
+
+@dataclass
+class WorkerContext:
+    """Settings, job store and engines of one worker process."""
+
+    settings: Settings
+    store: JobStore
+    engines: EngineRegistry
+    last_prune: float = field(default=0.0)
+
+    @classmethod
+    def build(cls, settings: Settings) -> WorkerContext:
+        return cls(
+            settings=settings,
+            store=make_job_store(settings),
+            engines=EngineRegistry(settings.databases, settings.db_statement_timeout_s),
+        )
+
+
+class ContextHolder:
+    """Builds the context lazily and anew in every forked child process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._context: WorkerContext | None = None
+        self._pid = 0
+
+    def get(self) -> WorkerContext:
+        if self._context is None or self._pid != os.getpid():
+            self._context = WorkerContext.build(self._settings)
+            self._pid = os.getpid()
+        return self._context
+
+    def reset(self) -> None:
+        if self._context is not None and self._pid == os.getpid():
+            self._context.engines.dispose()
+        self._context = None

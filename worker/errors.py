@@ -1,0 +1,30 @@
+"""What can go wrong while applying a chunk, as types. Only `TransientError` is retried."""
+
+from __future__ import annotations
+
+from sqlalchemy import exc as sa_exc
+
+
+class WorkerError(Exception):
+    """Base of the worker's own errors."""
+
+
+class TransientError(WorkerError):
+    """Raised when the database is unreachable, busy or lost a race (connection lost,
+    deadlock, serialization failure, lock or statement timeout): the chunk is retried."""
+
+
+class UnknownDatabase(WorkerError):
+    """Raised when a job names a database that this worker has no URL for."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for faults that may pass if the same chunk is tried again later."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
+
+
+def is_row_rejection(exc: BaseException) -> bool:
+    """True when the database refused the values (constraint, range, type): a row's fault."""
+    return isinstance(exc, sa_exc.IntegrityError | sa_exc.DataError)

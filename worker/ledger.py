@@ -1,0 +1,46 @@
+"""The chunk ledger: a chunk's outcomes committed in the same transaction as its rows.
+
+A chunk that runs again (redelivery after a crash, a duplicate message) finds its entry and
+returns the stored outcomes: the rows are applied exactly once, the results stay the same.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import orjson
+from sqlalchemy import Connection, Table, delete, insert, select
+
+from claimpay.envelope import Outcome
+from worker.models import ChunkLedger
+
+_ledger = cast(Table, ChunkLedger.__table__)
+
+
+def lookup(conn: Connection, job_id: str, chunk_no: int) -> list[Any] | None:
+    """The outcomes stored for this chunk, or None if it was never applied."""
+    blob = conn.execute(
+        select(_ledger.c.outcomes).where(_ledger.c.job_id == job_id, _ledger.c.chunk_no == chunk_no)
+    ).scalar_one_or_none()
+    return None if blob is None else list(orjson.loads(blob))
+
+
+def record(
+    conn: Connection, job_id: str, chunk_no: int, outcomes: list[Outcome], now: datetime
+) -> None:
+    """Store the chunk's outcomes; fails (IntegrityError) if another run recorded it first."""
+    conn.execute(
+        insert(_ledger).values(
+            job_id=job_id, chunk_no=chunk_no, outcomes=orjson.dumps(outcomes), applied_at=now
+        )
+    )
+
+
+def prune(conn: Connection, older_than: datetime) -> int:
+    """Forget entries older than any message that could still be redelivered."""
+    return conn.execute(delete(_ledger).where(_ledger.c.applied_at < older_than)).rowcount
+
+
+def prune_horizon(now: datetime, ttl_s: int) -> datetime:
+    return now - timedelta(seconds=ttl_s)

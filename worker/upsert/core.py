@@ -1,0 +1,114 @@
+"""Apply validated rows to a table, in input order, with an exact result per row.
+
+Rows are applied in *waves*: wave k holds the k-th occurrence of every key, so a wave never
+repeats a key and one set-based statement (per dialect, `strategies`) can apply it and
+say which rows it created. Waves run in order, so repeated keys keep last-write-wins.
+When the database rejects a wave for a data reason, the wave is bisected under savepoints
+until only the offending rows fail; every other row is applied once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.exc import DBAPIError
+
+from claimpay.envelope import CREATED, UPDATED, Outcome, outcome
+from worker.errors import is_row_rejection
+from worker.upsert.strategies import Strategy, strategy_for
+
+REJECTED = 422
+
+IndexedRow = tuple[int, dict[str, Any]]
+
+
+def upsert_rows(
+    conn: Connection,
+    table: Table,
+    key_column: str,
+    rows: Sequence[IndexedRow],
+    *,
+    user: str,
+    now: datetime,
+) -> list[Outcome]:
+    """Apply `(input index, column values)` rows; returns their outcomes in input order.
+
+    Absent `update_date`/`update_user` are filled with `now`/`user`; a created row gets
+    `entry_date`/`entry_user` from the row or else `now`/`user`, while an updated row keeps
+    its stored ones unless the row sends them.
+    """
+    strategy = strategy_for(conn.dialect.name)
+    filled = [(index, _fill(table, values, user, now)) for index, values in rows]
+    inserts = {
+        "entry_date": now,
+        "entry_user": _fit(table, "entry_user", user),
+    }
+    outcomes: list[Outcome] = []
+    for wave in waves(filled, key_column):
+        outcomes.extend(_apply_isolating(conn, strategy, table, key_column, wave, inserts))
+    outcomes.sort(key=lambda item: item[0])
+    return outcomes
+
+
+def waves(rows: Sequence[IndexedRow], key_column: str) -> list[list[IndexedRow]]:
+    """Split rows so wave k holds each key's k-th occurrence, input order kept within."""
+    seen: dict[Any, int] = {}
+    result: list[list[IndexedRow]] = []
+    for row in rows:
+        key = row[1][key_column]
+        occurrence = seen.get(key, 0)
+        seen[key] = occurrence + 1
+        if occurrence == len(result):
+            result.append([])
+        result[occurrence].append(row)
+    return result
+
+
+def _apply_isolating(
+    conn: Connection,
+    strategy: Strategy,
+    table: Table,
+    key_column: str,
+    wave: list[IndexedRow],
+    inserts: dict[str, Any],
+) -> list[Outcome]:
+    try:
+        with conn.begin_nested():
+            created = strategy(conn, table, key_column, [values for _, values in wave], inserts)
+    except DBAPIError as exc:
+        if not is_row_rejection(exc):
+            raise
+        if len(wave) == 1:
+            index, values = wave[0]
+            return [outcome(index, REJECTED, values[key_column], _rejection(exc))]
+        middle = len(wave) // 2
+        return _apply_isolating(
+            conn, strategy, table, key_column, wave[:middle], inserts
+        ) + _apply_isolating(conn, strategy, table, key_column, wave[middle:], inserts)
+    return [
+        outcome(index, CREATED if was_created else UPDATED, values[key_column])
+        for (index, values), was_created in zip(wave, created, strict=True)
+    ]
+
+
+def _fill(table: Table, values: dict[str, Any], user: str, now: datetime) -> dict[str, Any]:
+    values = dict(values)
+    if values.get("update_date") is None:
+        values["update_date"] = now
+    if values.get("update_user") is None:
+        values["update_user"] = _fit(table, "update_user", user)
+    return values
+
+
+def _fit(table: Table, column: str, text: str) -> str:
+    """`text` cut to the column's length, so a long token subject never fails a row."""
+    length = getattr(table.c[column].type, "length", None)
+    return text[:length] if length else text
+
+
+def _rejection(exc: DBAPIError) -> str:
+    detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+    return f"Rejected by the database: {detail}"
