@@ -69,7 +69,9 @@ def sqlite_engine(sqlite_url: str) -> Iterator[object]:
 def auth_headers() -> Callable[..., dict[str, str]]:
     """Headers of a valid call: `auth_headers(database="demo", user="alice", key=API_KEY)`."""
 
-    def build(database: str | None = "demo", user: str = "alice", key: str = API_KEY) -> dict[str, str]:
+    def build(
+        database: str | None = "demo", user: str = "alice", key: str = API_KEY
+    ) -> dict[str, str]:
         headers = {"x-api-key": key, "Authorization": f"Bearer {mint_token(JWT_SECRET, user, 600)}"}
         if database is not None:
             headers["vbasoftware-database"] = database

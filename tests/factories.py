@@ -9,7 +9,7 @@ from claimpay.settings import Settings
 
 API_KEY = "test-key-all"
 NARROW_KEY = "test-key-acme-only"
-JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+JWT_SECRET = "test-secret-long-enough-for-hs256-and-hs512-0123456789abcdefghijklmnopq"
 
 _DURATIONS = [(14, "D"), (15, "D"), (30, "D"), (45, "D"), (1, "M"), (1, "Y")]
 
@@ -45,4 +45,4 @@ def make_settings(**overrides: Any) -> Settings:
         "jwt_secret": JWT_SECRET,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
