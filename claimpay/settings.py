@@ -16,7 +16,6 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CLAIMPAY_", env_file=".env", extra="ignore")
 
-    env: Literal["dev", "prod"] = "dev"
     redis_url: str | None = None
     databases: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_DATABASES))
     api_keys: dict[str, list[str]] = Field(default_factory=dict)
@@ -28,7 +27,6 @@ class Settings(BaseSettings):
     queue: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "claimpay"
     chunk_size: Annotated[int, Field(ge=1, le=50_000)] = 1_000
     result_ttl_s: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
-    intake_ttl_s: Annotated[int, Field(ge=60)] = 3600
 
     max_retries: Annotated[int, Field(ge=0, le=100)] = 8
     retry_backoff_s: Annotated[float, Field(gt=0, le=600)] = 1.0

@@ -16,6 +16,7 @@ from claimpay.messaging import make_celery
 from claimpay.settings import Settings, get_settings
 from producer.deps import Services
 from producer.enqueue import CeleryEnqueuer, Enqueuer
+from producer.openapi import install_openapi
 from producer.problems import Problem, install_problem_handlers, problem_response
 from producer.routes import health, jobs
 from producer.routes.batch import batch_router
@@ -59,4 +60,5 @@ def create_app(
         app.include_router(batch_router(spec))
     app.include_router(jobs.router)
     app.include_router(health.router)
+    install_openapi(app)
     return app

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    WithJsonSchema,
+)
 
 Int32 = Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1)]
 """A JSON integer that fits the database's 32-bit `int` column."""
@@ -23,7 +31,12 @@ def _as_naive_utc(value: datetime | None) -> datetime | None:
     return value
 
 
-Timestamp = Annotated[datetime | None, BeforeValidator(_date_text), AfterValidator(_as_naive_utc)]
+Timestamp = Annotated[
+    datetime | None,
+    BeforeValidator(_date_text),
+    AfterValidator(_as_naive_utc),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 """An ISO 8601 date-time string (never null), stored as naive UTC; no offset means UTC."""
 
 
