@@ -37,7 +37,8 @@ def validate_row(spec: EntitySpec, raw: Any) -> ValidRow | InvalidRow:
         model: BaseModel = spec.row_model.model_validate(raw)
     except ValidationError as exc:
         return InvalidRow(_describe(exc), usable_key(spec, raw))
-    return ValidRow(values=dict(model), sent=frozenset(model.model_fields_set))
+    # `__dict__` holds exactly the fields; `dict(model)` would iterate in Python, 3x slower.
+    return ValidRow(values=model.__dict__.copy(), sent=frozenset(model.model_fields_set))
 
 
 def usable_key(spec: EntitySpec, raw: Any) -> int | None:

@@ -92,7 +92,11 @@ async def _store_batch(
     )
     try:
         total = await receive_array(
-            request.stream(), spec, planner, partial(store.write_rows, job_id)
+            request.stream(),
+            spec,
+            planner,
+            partial(store.write_rows, job_id),
+            buffer_bytes=services.settings.intake_buffer_bytes,
         )
         chunks = planner.chunks()
         meta = await anyio.to_thread.run_sync(

@@ -1,0 +1,69 @@
+"""Intake parses whole small bodies and streams large ones, with the same result."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import orjson
+import pytest
+
+from claimpay.entities import CLAIM_PROMPT_PAY
+from producer.intake import ChunkPlanner, MalformedBody, receive_array
+from tests.factories import make_row, make_rows
+
+
+def receive(body: bytes, buffer_bytes: int, piece: int = 7, chunk_size: int = 3) -> Any:
+    stored: dict[int, list[Any]] = {}
+    moved: dict[int, int] = {}
+    planner = ChunkPlanner(chunk_size)
+
+    def write(rows: dict[int, list[bytes]], moved_now: dict[int, int]) -> None:
+        for chunk, items in rows.items():
+            stored.setdefault(chunk, []).extend(orjson.loads(item) for item in items)
+        moved.update(moved_now)
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), piece):
+            yield body[start : start + piece]
+
+    async def run() -> int:
+        return await receive_array(
+            pieces(), CLAIM_PROMPT_PAY, planner, write, flush_rows=4, buffer_bytes=buffer_bytes
+        )
+
+    total = anyio.run(run)
+    return total, stored, moved, planner.chunks()
+
+
+@pytest.mark.parametrize("buffer_bytes", [0, 10**9], ids=["streamed", "whole"])
+def test_rows_are_placed_in_chunks_with_repeated_keys_kept_together(buffer_bytes: int) -> None:
+    rows = [*make_rows(7), make_row(2, tax_ID="again"), "junk", {"claimPromptPay_Key": "x"}]
+    total, stored, moved, chunks = receive(orjson.dumps(rows), buffer_bytes)
+    assert total == 10
+    assert stored[0] == [[0, rows[0]], [1, rows[1]], [2, rows[2]], [7, rows[7]]]
+    assert stored[2] == [[6, rows[6]], [8, "junk"]]
+    assert stored[3] == [[9, rows[9]]]
+    assert moved == {7: 0}
+    assert chunks == [(0, 4), (1, 3), (2, 2), (3, 1)]
+
+
+@pytest.mark.parametrize("buffer_bytes", [0, 10**9], ids=["streamed", "whole"])
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (b'[{"a": 1}, ', "not valid JSON"),
+        (b'{"a": 1}', "JSON array"),
+        (b"[1, 2] 3", "not valid JSON"),
+        (b"[NaN]", "not valid JSON"),
+    ],
+)
+def test_malformed_bodies_are_refused(buffer_bytes: int, body: bytes, detail: str) -> None:
+    with pytest.raises(MalformedBody, match=detail):
+        receive(body, buffer_bytes)
+
+
+def test_an_empty_body_is_refused() -> None:
+    with pytest.raises(MalformedBody, match="empty"):
+        receive(b"  ", 10**9)
