@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlalchemy import exc as sa_exc
 
 
@@ -18,10 +20,16 @@ class UnknownDatabase(WorkerError):
     """Raised when a job names a database that this worker has no URL for."""
 
 
+_SQLITE_TRANSIENT = ("locked", "busy", "disk i/o", "unable to open")
+
+
 def is_transient(exc: BaseException) -> bool:
     """True for faults that may pass if the same chunk is tried again later."""
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
+    if isinstance(exc, sa_exc.OperationalError) and isinstance(exc.orig, sqlite3.Error):
+        # SQLite reports "no such table" (not migrated) as an OperationalError too.
+        return any(word in str(exc.orig).lower() for word in _SQLITE_TRANSIENT)
     return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
 
 

@@ -7,7 +7,7 @@ returns the stored outcomes: the rows are applied exactly once, the results stay
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import cast
 
 import orjson
 from sqlalchemy import Connection, Table, delete, insert, select
@@ -18,12 +18,12 @@ from worker.models import ChunkLedger
 _ledger = cast(Table, ChunkLedger.__table__)
 
 
-def lookup(conn: Connection, job_id: str, chunk_no: int) -> list[Any] | None:
+def lookup(conn: Connection, job_id: str, chunk_no: int) -> list[Outcome] | None:
     """The outcomes stored for this chunk, or None if it was never applied."""
     blob = conn.execute(
         select(_ledger.c.outcomes).where(_ledger.c.job_id == job_id, _ledger.c.chunk_no == chunk_no)
     ).scalar_one_or_none()
-    return None if blob is None else list(orjson.loads(blob))
+    return None if blob is None else [tuple(item) for item in orjson.loads(blob)]
 
 
 def record(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -19,15 +20,22 @@ Int32 = Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1)]
 """A JSON integer that fits the database's 32-bit `int` column."""
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _date_text(value: Any) -> Any:
-    if not isinstance(value, str):
+    # Only ISO 8601 text: pydantic alone would also read "1700000000" as a Unix time.
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
         raise ValueError("must be an ISO 8601 date-time string")
     return value
 
 
 def _as_naive_utc(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+        try:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise ValueError("is out of range once converted to UTC") from None
     return value
 
 

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 
 KEEP_ON_UPDATE = ("entry_date", "entry_user")
 
@@ -31,13 +33,18 @@ def upsert_copy(
     names = [column.name for column in table.columns]
     raw = conn.connection.driver_connection
     assert raw is not None
-    with raw.cursor() as cursor:
-        cursor.execute(sql.prepare)
-        with cursor.copy(sql.copy) as copy:
-            for row in rows:
-                copy.write_row([row[name] for name in names])
-        cursor.execute(sql.merge, {f"d_{name}": value for name, value in inserts.items()})
-        created = dict(cursor.fetchall())
+    try:
+        with raw.cursor() as cursor:
+            cursor.execute(sql.prepare)
+            with cursor.copy(sql.copy) as copy:
+                for row in rows:
+                    copy.write_row([row[name] for name in names])
+            cursor.execute(sql.merge, {f"d_{name}": value for name, value in inserts.items()})
+            created = dict(cursor.fetchall())
+    except psycopg.Error as exc:
+        # The raw cursor bypasses SQLAlchemy: give callers SQLAlchemy's error classes
+        # (IntegrityError, DataError, OperationalError, ...) as for any other statement.
+        raise DBAPIError.instance(sql.merge, None, exc, psycopg.Error) from exc
     return [created[row[key_column]] for row in rows]
 
 
@@ -69,7 +76,16 @@ def _statements(table: Table, key_column: str) -> _Statements:
     picks = ", ".join(
         f"COALESCE(s.{q(n)}, %(d_{n})s)" if n in KEEP_ON_UPDATE else f"s.{q(n)}" for n in names
     )
-    conflict_sets = ", ".join(f"{q(n)} = EXCLUDED.{q(n)}" for n in names if n != key_column)
+    # A conflict means another transaction inserted the key after our snapshot (rare): the
+    # entry fields then keep the stored value unless the row sent one.
+    staged = f"SELECT c.{{0}} FROM {stage} AS c WHERE c.{key} = EXCLUDED.{key}"  # noqa: S608
+    conflict_sets = ", ".join(
+        f"{q(n)} = COALESCE(({staged.format(q(n))}), {target}.{q(n)})"
+        if n in KEEP_ON_UPDATE
+        else f"{q(n)} = EXCLUDED.{q(n)}"
+        for n in names
+        if n != key_column
+    )
     # Both sub-statements see the table as it was before the statement: the UPDATE takes
     # the keys that existed, the INSERT the others (ON CONFLICT covers a concurrent insert).
     merge = f"""

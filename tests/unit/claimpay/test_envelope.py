@@ -1,0 +1,116 @@
+"""The 207 envelope: compact outcomes, their expansion, and the streamed body."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+
+from claimpay.entities import CLAIM_PROMPT_PAY
+from claimpay.envelope import (
+    CREATED,
+    INVALID,
+    UPDATED,
+    Outcome,
+    envelope,
+    expand,
+    outcome,
+    stream_envelope,
+)
+
+
+def parse(parts: list[bytes]) -> dict[str, Any]:
+    body = b"".join(parts)
+    parsed: dict[str, Any] = orjson.loads(body)
+    assert json.loads(body) == parsed
+    return parsed
+
+
+def test_outcome_leaves_out_the_standard_bodies() -> None:
+    assert outcome(0, CREATED, 5, "Created") == (0, CREATED, None, 5)
+    assert outcome(1, UPDATED, 5, "Updated") == (1, UPDATED, None, 5)
+    assert outcome(2, CREATED, 5) == (2, CREATED, None, 5)
+
+
+def test_outcome_keeps_any_other_body() -> None:
+    assert outcome(0, INVALID, None, "tax_ID: too long") == (0, INVALID, "tax_ID: too long", None)
+    assert outcome(0, UPDATED, 5, "Created") == (0, UPDATED, "Created", 5)
+    assert outcome(0, 422, 5, "Rejected") == (0, 422, "Rejected", 5)
+
+
+@pytest.mark.parametrize(("status", "body"), [(CREATED, "Created"), (UPDATED, "Updated")])
+def test_expand_restores_the_standard_body(status: int, body: str) -> None:
+    assert expand(CLAIM_PROMPT_PAY, outcome(3, status, 17)) == {
+        "id": [{"key": "claimPromptPay_Key", "value": 17}],
+        "status": status,
+        "body": body,
+    }
+
+
+def test_expand_keeps_an_error_message_and_a_missing_key() -> None:
+    item = expand(CLAIM_PROMPT_PAY, outcome(0, INVALID, None, "claimPromptPay_Key: is required"))
+    assert item == {
+        "id": [{"key": "claimPromptPay_Key", "value": None}],
+        "status": INVALID,
+        "body": "claimPromptPay_Key: is required",
+    }
+
+
+def test_expand_gives_a_non_empty_body_to_an_error_without_message() -> None:
+    assert expand(CLAIM_PROMPT_PAY, (0, 500, None, 1))["body"] == "Error"
+
+
+def test_expand_reads_the_stored_list_form() -> None:
+    stored = orjson.loads(orjson.dumps([outcome(4, CREATED, 9)]))[0]
+    assert expand(CLAIM_PROMPT_PAY, stored) == expand(CLAIM_PROMPT_PAY, outcome(4, CREATED, 9))
+
+
+def test_envelope_has_data_error_and_activity_id() -> None:
+    assert envelope([1], "job-1") == {"data": [1], "error": None, "debug": {"activityID": "job-1"}}
+    assert envelope(None, "job-2", {"status": 400})["error"] == {"status": 400}
+
+
+def test_stream_envelope_is_valid_json_in_input_order() -> None:
+    outcomes = [
+        outcome(0, CREATED, 10),
+        outcome(1, INVALID, None, 'bad "quote" \u00e9'),
+        outcome(2, UPDATED, 10),
+    ]
+    body = parse(list(stream_envelope(CLAIM_PROMPT_PAY, outcomes, "act-1")))
+    assert body["error"] is None
+    assert body["debug"] == {"activityID": "act-1"}
+    assert [item["status"] for item in body["data"]] == [CREATED, INVALID, UPDATED]
+    assert body["data"][1]["body"] == 'bad "quote" \u00e9'
+    assert body["data"] == [expand(CLAIM_PROMPT_PAY, o) for o in outcomes]
+
+
+def test_stream_envelope_of_no_rows_has_empty_data() -> None:
+    body = parse(list(stream_envelope(CLAIM_PROMPT_PAY, [], "act-0")))
+    assert body == {"data": [], "error": None, "debug": {"activityID": "act-0"}}
+
+
+@pytest.mark.parametrize("count", [1, 3, 6, 7, 10])
+def test_stream_envelope_with_more_items_than_the_batch_size(count: int) -> None:
+    outcomes = [outcome(i, CREATED if i % 2 else UPDATED, i) for i in range(count)]
+    parts = list(stream_envelope(CLAIM_PROMPT_PAY, outcomes, "act", batch=3))
+    body = parse(parts)
+    assert [item["id"][0]["value"] for item in body["data"]] == list(range(count))
+    assert len(parts) == 2 + -(-count // 3)
+
+
+def test_stream_envelope_consumes_its_input_a_batch_at_a_time() -> None:
+    seen: list[int] = []
+
+    def produce() -> Iterator[Outcome]:
+        for i in range(5):
+            seen.append(i)
+            yield outcome(i, CREATED, i)
+
+    stream = stream_envelope(CLAIM_PROMPT_PAY, produce(), "act", batch=2)
+    parts = [next(stream), next(stream)]
+    assert seen == [0, 1]
+    parts.extend(stream)
+    assert len(parse(parts)["data"]) == 5
