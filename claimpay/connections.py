@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from redis import Redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError, TimeoutError
+from redis.retry import Retry
 
 from claimpay.jobstore import JobStore
 from claimpay.settings import Settings
 
+REDIS_RETRIES = 12
+"""Retries of a command on a lost connection: about 10 s, enough to ride out a restart."""
+
 
 def make_redis(url: str) -> Redis:
-    """A Redis client with health checks; it connects on first command."""
-    return Redis.from_url(url, health_check_interval=30, socket_keepalive=True)
+    """A Redis client with health checks and retries; it connects on first command."""
+    return Redis.from_url(
+        url,
+        health_check_interval=30,
+        socket_keepalive=True,
+        retry=Retry(ExponentialWithJitterBackoff(cap=1.0, base=0.05), REDIS_RETRIES),
+        retry_on_error=[ConnectionError, TimeoutError],
+    )
 
 
 def make_job_store(settings: Settings, redis: Redis | None = None) -> JobStore:

@@ -16,7 +16,10 @@ from claimpay.entities import EntitySpec
 CREATED = 201
 UPDATED = 200
 INVALID = 400
-STANDARD_BODIES = {CREATED: "Created", UPDATED: "Updated"}
+NOT_PROCESSED = 409
+"""A row of a cancelled job that no worker applied."""
+NOT_PROCESSED_BODY = "Not processed: job cancelled"
+STANDARD_BODIES = {CREATED: "Created", UPDATED: "Updated", NOT_PROCESSED: NOT_PROCESSED_BODY}
 
 Outcome = tuple[int, int, str | None, Any]
 """A stored row result: (input index, HTTP status, body or None for the standard one, key)."""

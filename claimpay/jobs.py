@@ -8,16 +8,18 @@ from typing import Any
 
 
 class JobState(StrEnum):
-    """Where a job is in its life. `completed` is terminal."""
+    """Where a job is in its life. `completed` and `cancelled` are terminal."""
 
     RECEIVING = "receiving"
     QUEUED = "queued"
     RUNNING = "running"
+    CANCELLING = "cancelling"
     COMPLETED = "completed"
+    CANCELLED = "cancelled"
 
     @property
     def terminal(self) -> bool:
-        return self is JobState.COMPLETED
+        return self in (JobState.COMPLETED, JobState.CANCELLED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +38,12 @@ class JobMeta:
     created: int
     updated: int
     failed: int
+    not_processed: int
     submitted_at: str
     started_at: str | None
     finished_at: str | None
+    progress_ts: float
+    """Epoch seconds of the job's last sign of progress (a chunk claimed or recorded)."""
 
     @classmethod
     def from_hash(cls, job_id: str, raw: dict[str, str]) -> JobMeta:
@@ -55,9 +60,11 @@ class JobMeta:
             created=int(raw.get("created", 0)),
             updated=int(raw.get("updated", 0)),
             failed=int(raw.get("failed", 0)),
+            not_processed=int(raw.get("notProcessed", 0)),
             submitted_at=raw["submittedAt"],
             started_at=raw.get("startedAt") or None,
             finished_at=raw.get("finishedAt") or None,
+            progress_ts=float(raw.get("progressTs", 0)),
         )
 
     def public(self) -> dict[str, Any]:
@@ -71,6 +78,7 @@ class JobMeta:
             "created": self.created,
             "updated": self.updated,
             "failed": self.failed,
+            "notProcessed": self.not_processed,
             "submittedAt": self.submitted_at,
             "finishedAt": self.finished_at,
         }

@@ -1,67 +1,71 @@
 """The job store: jobs, their rows and their results in Redis, every key with a TTL.
 
-The producer writes a job's rows chunk by chunk and seals it; workers load a chunk's rows,
-store its results and count it done exactly once (a Lua script decides); readers stream the
-results back in input order.
+The producer writes a job's rows chunk by chunk and seals it; a worker claims a chunk under
+a lease, loads its rows, stores its results and counts it done exactly once (Lua scripts in
+`claimpay.lua` decide); readers stream the results back in input order.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, cast
 
 import orjson
 from redis import Redis
 from redis.typing import EncodableT, FieldT
 
+from claimpay import lua
 from claimpay.clock import utc_now_iso
-from claimpay.envelope import CREATED, UPDATED, Outcome
+from claimpay.envelope import CREATED, NOT_PROCESSED, UPDATED, Outcome
 from claimpay.jobs import JobMeta, JobState
-from claimpay.keys import JobKeys
+from claimpay.keys import JobKeys, StoreKeys
 
-# KEYS: meta, done, results, rows. ARGV: chunk_no, results, processed, created, updated,
-# failed, finished_at, ttl. Returns 0 when the chunk was already counted, 1 when counted,
-# 2 when it was the job's last chunk and completed the job.
-_RECORD_CHUNK = """
-if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then
-  redis.call('DEL', KEYS[4])
-  return 0
-end
-redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[8])
-redis.call('EXPIRE', KEYS[2], ARGV[8])
-redis.call('DEL', KEYS[4])
-redis.call('HINCRBY', KEYS[1], 'processed', ARGV[3])
-redis.call('HINCRBY', KEYS[1], 'created', ARGV[4])
-redis.call('HINCRBY', KEYS[1], 'updated', ARGV[5])
-redis.call('HINCRBY', KEYS[1], 'failed', ARGV[6])
-if redis.call('SCARD', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'chunks')) then
-  redis.call('HSET', KEYS[1], 'state', 'completed', 'finishedAt', ARGV[7])
-  return 2
-end
-return 1
-"""
+MISSING_RESULT = "No result was recorded for this row"
+RETRY_HOLDER = "retry"
+"""Lease value while a chunk's retry waits; the retry's own claim may take it over."""
 
-# KEYS: meta. ARGV: started_at. Moves a queued job to running, once.
-_START = """
-if redis.call('HGET', KEYS[1], 'state') == 'queued' then
-  redis.call('HSET', KEYS[1], 'state', 'running', 'startedAt', ARGV[1])
-end
-return 1
-"""
+
+class Claim(StrEnum):
+    """What a worker may do with a chunk it received (see `lua.CLAIM_CHUNK`)."""
+
+    RUN = "run"
+    DONE = "done"
+    BUSY = "busy"
+    CANCELLED = "cancelled"
+    POISON = "poison"
+    MISSING = "missing"
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkStates:
+    """A job's chunks as recovery sees them."""
+
+    unfinished: set[int]
+    """Not recorded yet."""
+    claimed: set[int]
+    """Claimed by a worker and not recorded."""
+    leased: set[int]
+    """Held under a live lease: a worker is on it, or its retry is waiting."""
 
 
 class JobStore:
-    """Jobs in Redis under one key prefix; see `claimpay.keys.JobKeys` for the layout."""
+    """Jobs in Redis under one key prefix; see `claimpay.keys` for the layout."""
 
     def __init__(self, redis: Redis, prefix: str, ttl_s: int) -> None:
         self.redis = redis
         self.prefix = prefix
         self.ttl_s = ttl_s
-        self._record = redis.register_script(_RECORD_CHUNK)
-        self._start = redis.register_script(_START)
+        self.store_keys = StoreKeys(prefix)
+        self._claim = redis.register_script(lua.CLAIM_CHUNK)
+        self._renew = redis.register_script(lua.RENEW_LEASE)
+        self._record = redis.register_script(lua.RECORD_CHUNK)
+        self._cancel = redis.register_script(lua.CANCEL_JOB)
 
     def keys(self, job_id: str) -> JobKeys:
-        return JobKeys(self.prefix, job_id)
+        return self.store_keys.job(job_id)
 
     # -- intake (producer) ------------------------------------------------------------
 
@@ -77,6 +81,7 @@ class JobStore:
             "total": 0,
             "chunks": 0,
             "submittedAt": utc_now_iso(),
+            "progressTs": time.time(),
         }
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(keys.meta, mapping=fields)
@@ -98,17 +103,24 @@ class JobStore:
             pipe.expire(keys.moved, self.ttl_s)
         pipe.execute()
 
-    def seal(self, job_id: str, *, total: int, chunks: int) -> JobMeta:
+    def seal(self, job_id: str, *, total: int, chunk_nos: list[int]) -> JobMeta:
         """Mark the job stored and `queued` (or `completed` if it has no rows)."""
         keys = self.keys(job_id)
         fields: dict[FieldT, EncodableT] = {
             "state": JobState.QUEUED.value,
             "total": total,
-            "chunks": chunks,
+            "chunks": len(chunk_nos),
+            "progressTs": time.time(),
         }
-        if chunks == 0:
+        if not chunk_nos:
             fields.update({"state": JobState.COMPLETED.value, "finishedAt": utc_now_iso()})
-        self.redis.hset(keys.meta, mapping=fields)
+        pipe = self.redis.pipeline(transaction=True)
+        if chunk_nos:
+            pipe.sadd(keys.chunks, *chunk_nos)
+            pipe.expire(keys.chunks, self.ttl_s)
+            pipe.zadd(self.store_keys.active, {job_id: time.time()})
+        pipe.hset(keys.meta, mapping=fields)
+        pipe.execute()
         meta = self.meta(job_id)
         assert meta is not None
         return meta
@@ -126,36 +138,121 @@ class JobStore:
             return None
         return JobMeta.from_hash(job_id, {_text(k): _text(v) for k, v in raw.items()})
 
-    def mark_started(self, job_id: str) -> None:
-        self._start(keys=[self.keys(job_id).meta], args=[utc_now_iso()])
+    def claim(
+        self, job_id: str, chunk_no: int, owner: str, lease_ttl_s: int, max_deliveries: int
+    ) -> Claim:
+        """Take the chunk under a lease if nobody has done or is doing it."""
+        keys = self.keys(job_id)
+        result = self._claim(
+            keys=[keys.meta, keys.done, keys.started, keys.lease(chunk_no), keys.deliveries],
+            args=[
+                chunk_no,
+                owner,
+                lease_ttl_s,
+                max_deliveries,
+                utc_now_iso(),
+                time.time(),
+                self.ttl_s,
+            ],
+        )
+        return Claim(_text(result))
 
-    def is_chunk_done(self, job_id: str, chunk_no: int) -> bool:
-        return bool(self.redis.sismember(self.keys(job_id).done, str(chunk_no)))
+    def renew_lease(self, job_id: str, chunk_no: int, owner: str, ttl_s: int) -> bool:
+        """Keep holding the chunk; False if the lease was lost (it expired meanwhile)."""
+        key = self.keys(job_id).lease(chunk_no)
+        return bool(self._renew(keys=[key], args=[owner, ttl_s]))
+
+    def hold_for_retry(self, job_id: str, chunk_no: int, ttl_s: int) -> None:
+        """Keep the chunk leased while its retry waits, so recovery leaves it alone."""
+        self.redis.set(self.keys(job_id).lease(chunk_no), RETRY_HOLDER, ex=max(1, int(ttl_s)))
 
     def load_rows(self, job_id: str, chunk_no: int) -> list[tuple[int, Any]]:
-        """The chunk's `(input index, raw row)` pairs, in input order."""
-        items = self.redis.lrange(self.keys(job_id).rows(chunk_no), 0, -1)
-        return [(pair[0], pair[1]) for pair in map(orjson.loads, items)]
+        """The chunk's `(input index, raw row)` pairs, in input order; an item that cannot
+        be decoded is left out (the reader reports its row as without a result)."""
+        rows = []
+        for item in self.redis.lrange(self.keys(job_id).rows(chunk_no), 0, -1):
+            try:
+                index, row = orjson.loads(item)
+            except (orjson.JSONDecodeError, TypeError, ValueError):
+                continue
+            rows.append((index, row))
+        return rows
 
     def record_chunk(self, job_id: str, chunk_no: int, outcomes: list[Outcome]) -> bool:
-        """Store a chunk's results and count it once; True when this completed the job."""
+        """Store a chunk's results and count it once; True when this finished the job."""
         created = sum(1 for o in outcomes if o[1] == CREATED)
         updated = sum(1 for o in outcomes if o[1] == UPDATED)
+        skipped = sum(1 for o in outcomes if o[1] == NOT_PROCESSED)
         keys = self.keys(job_id)
         result = self._record(
-            keys=[keys.meta, keys.done, keys.results(chunk_no), keys.rows(chunk_no)],
+            keys=[
+                keys.meta,
+                keys.done,
+                keys.results(chunk_no),
+                keys.rows(chunk_no),
+                keys.lease(chunk_no),
+                keys.started,
+                self.store_keys.active,
+            ],
             args=[
                 chunk_no,
                 orjson.dumps(outcomes),
                 len(outcomes),
                 created,
                 updated,
-                len(outcomes) - created - updated,
+                skipped,
+                len(outcomes) - created - updated - skipped,
                 utc_now_iso(),
                 self.ttl_s,
+                job_id,
+                time.time(),
             ],
         )
         return int(result) == 2
+
+    def cancel(self, job_id: str) -> JobState | None:
+        """Ask for the job to stop: chunks not started are skipped. Returns the new state."""
+        keys = self.keys(job_id)
+        result = self._cancel(
+            keys=[keys.meta, keys.done, self.store_keys.active], args=[utc_now_iso(), job_id]
+        )
+        return JobState(_text(result)) if result else None
+
+    # -- recovery (worker sweep) -------------------------------------------------------
+
+    def acquire_sweep_lock(self, ttl_s: float) -> bool:
+        """True for the one caller that may sweep during the next `ttl_s` seconds."""
+        return bool(self.redis.set(self.store_keys.sweep_lock, "1", nx=True, px=int(ttl_s * 1000)))
+
+    def active_jobs(self) -> list[str]:
+        """IDs of the jobs not finished yet, oldest first."""
+        members = cast(list[bytes], self.redis.zrange(self.store_keys.active, 0, -1))
+        return [_text(job_id) for job_id in members]
+
+    def forget_active(self, job_id: str) -> None:
+        self.redis.zrem(self.store_keys.active, job_id)
+
+    def chunk_states(self, job_id: str) -> ChunkStates:
+        """Which chunks of the job are unfinished, claimed, and held under a live lease."""
+        keys = self.keys(job_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.smembers(keys.chunks)
+        pipe.smembers(keys.done)
+        pipe.smembers(keys.started)
+        every, done, started = ({int(c) for c in found} for found in pipe.execute())
+        unfinished = sorted(every - done)
+        for chunk_no in unfinished:
+            pipe.exists(keys.lease(chunk_no))
+        leased = {c for c, held in zip(unfinished, pipe.execute(), strict=True) if held}
+        return ChunkStates(set(unfinished), started - done, leased)
+
+    def note_requeued(self, job_id: str, chunk_nos: Iterable[int]) -> None:
+        """The sweep queued these chunks again: they count as waiting, not claimed."""
+        keys = self.keys(job_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.srem(keys.started, *chunk_nos)
+        pipe.hset(keys.meta, "progressTs", time.time())
+        pipe.execute()
 
     # -- reading ----------------------------------------------------------------------
 
@@ -175,9 +272,8 @@ class JobStore:
             block_stop = min(stop, (home + 1) * size)
             sources = {home}
             if has_moved:
-                moved = self.redis.hmget(
-                    keys.moved, [str(i) for i in range(block_start, block_stop)]
-                )
+                indexes = [str(i) for i in range(block_start, block_stop)]
+                moved = self.redis.hmget(keys.moved, indexes)
                 sources.update(int(c) for c in moved if c is not None)
             for chunk_no in sorted(sources - loaded):
                 blob = self.redis.get(keys.results(chunk_no))
@@ -185,10 +281,7 @@ class JobStore:
                     pending[item[0]] = item
                 loaded.add(chunk_no)
             for index in range(block_start, block_stop):
-                try:
-                    yield pending.pop(index)
-                except KeyError:
-                    raise LookupError(f"job {meta.job_id}: no result for row {index}") from None
+                yield pending.pop(index, None) or (index, 500, MISSING_RESULT, None)
             block_start = block_stop
 
 

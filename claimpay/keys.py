@@ -6,6 +6,26 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
+class StoreKeys:
+    """Keys of the whole deployment (one key prefix)."""
+
+    prefix: str
+
+    @property
+    def active(self) -> str:
+        """Sorted set: IDs of jobs not finished yet, scored by submission time."""
+        return f"{self.prefix}:active"
+
+    @property
+    def sweep_lock(self) -> str:
+        """String with a TTL: whoever sets it runs this interval's recovery sweep."""
+        return f"{self.prefix}:sweep-lock"
+
+    def job(self, job_id: str) -> JobKeys:
+        return JobKeys(self.prefix, job_id)
+
+
+@dataclass(frozen=True, slots=True)
 class JobKeys:
     """The keys of one job. All of them carry a TTL (`result_ttl_s`)."""
 
@@ -14,7 +34,7 @@ class JobKeys:
 
     @property
     def meta(self) -> str:
-        """Hash: state, database, entity, counters, timestamps."""
+        """Hash: state, database, entity, counters, timestamps, cancel flag."""
         return f"{self.prefix}:job:{self.job_id}"
 
     def rows(self, chunk_no: int) -> str:
@@ -25,10 +45,29 @@ class JobKeys:
         """String: the chunk's compact results, a JSON list of `[index, status, body, key]`."""
         return f"{self.meta}:res:{chunk_no}"
 
+    def lease(self, chunk_no: int) -> str:
+        """String with a short TTL, kept alive by the worker applying the chunk."""
+        return f"{self.meta}:lease:{chunk_no}"
+
+    @property
+    def chunks(self) -> str:
+        """Set of every chunk number of the job (empty chunks are never created)."""
+        return f"{self.meta}:chunks"
+
+    @property
+    def started(self) -> str:
+        """Set of chunk numbers a worker has claimed and not yet recorded."""
+        return f"{self.meta}:started"
+
     @property
     def done(self) -> str:
         """Set of chunk numbers whose results are stored; decides exactly-once counting."""
         return f"{self.meta}:done"
+
+    @property
+    def deliveries(self) -> str:
+        """Hash: chunk number -> how many times a worker claimed it (poison detection)."""
+        return f"{self.meta}:deliveries"
 
     @property
     def moved(self) -> str:
@@ -36,4 +75,4 @@ class JobKeys:
         return f"{self.meta}:moved"
 
     def all_static(self) -> list[str]:
-        return [self.meta, self.done, self.moved]
+        return [self.meta, self.chunks, self.started, self.done, self.deliveries, self.moved]

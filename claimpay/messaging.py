@@ -1,13 +1,14 @@
-"""Task names and the Celery configuration both sides share.
+"""Task names, the Celery configuration both sides share, and sending chunk tasks by name.
 
-The producer sends tasks by name (`send_task`) through an app built here and never imports
-the worker; the worker registers its tasks on an app built from the same configuration,
-so broker options such as the visibility timeout always agree.
+The producer (and the worker's recovery sweep) send tasks by name through an app built
+here; neither imports the other. The worker registers its tasks on an app built from the
+same configuration, so broker options such as the visibility timeout always agree.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from celery import Celery
 
@@ -18,7 +19,7 @@ APPLY_CHUNK = "claimpay.apply_chunk"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
-    """At-least-once delivery with an exactly-once effect; see DESIGN in the README."""
+    """At-least-once delivery with an exactly-once effect; see the README's design notes."""
     return {
         "broker_url": settings.require_redis_url(),
         "broker_connection_retry_on_startup": True,
@@ -43,3 +44,34 @@ def make_celery(settings: Settings, main: str = "claimpay") -> Celery:
     app = Celery(main, set_as_current=False)
     app.conf.update(celery_config(settings))
     return app
+
+
+class Enqueuer(Protocol):
+    """Something that queues a job's chunks for the workers."""
+
+    def enqueue_chunks(
+        self, job_id: str, chunk_nos: Sequence[int], rows: Sequence[int | None]
+    ) -> None:
+        """Queue task `(job_id, chunk_no)` for every chunk, in order; `rows` (the chunks'
+        row counts, None when unknown) only label the tasks in Flower."""
+
+
+class CeleryEnqueuer:
+    """Queues chunk tasks through Celery by task name, on one broker connection per call."""
+
+    def __init__(self, app: Celery, queue: str) -> None:
+        self._app = app
+        self._queue = queue
+
+    def enqueue_chunks(
+        self, job_id: str, chunk_nos: Sequence[int], rows: Sequence[int | None]
+    ) -> None:
+        with self._app.producer_or_acquire() as producer:
+            for chunk_no, count in zip(chunk_nos, rows, strict=True):
+                self._app.send_task(
+                    APPLY_CHUNK,
+                    args=(job_id, chunk_no),
+                    queue=self._queue,
+                    producer=producer,
+                    argsrepr=f"(job={job_id}, chunk={chunk_no}, rows={count or '?'})",
+                )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+_DATABASE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DEFAULT_DATABASES = {"demo": "sqlite:///var/demo.db"}
 
 
@@ -33,15 +35,28 @@ class Settings(BaseSettings):
     retry_backoff_s: Annotated[float, Field(gt=0, le=600)] = 1.0
     retry_backoff_max_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
     visibility_timeout_s: Annotated[int, Field(ge=60)] = 3600
+    lease_ttl_s: Annotated[int, Field(ge=2, le=600)] = 30
+    sweep_interval_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    stuck_after_s: Annotated[float, Field(gt=0)] = 60.0
+    max_deliveries: Annotated[int, Field(ge=2, le=1000)] = 20
     db_statement_timeout_s: Annotated[int, Field(ge=1, le=3600)] = 300
 
     @field_validator("databases")
     @classmethod
     def _databases_named_sanely(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
-            if not name or len(name) > 64 or not name.replace("_", "").replace("-", "").isalnum():
-                raise ValueError(f"database name {name!r}: use letters, digits, '-' and '_'")
+            if not _DATABASE_NAME.fullmatch(name):
+                raise ValueError(f"database name {name!r}: 1-64 ASCII letters, digits, '-', '_'")
         return value
+
+    @model_validator(mode="after")
+    def _deliveries_outnumber_retries(self) -> Settings:
+        if self.max_deliveries <= self.max_retries + 1:
+            raise ValueError(
+                "max_deliveries must exceed max_retries + 1, or a chunk that is only "
+                "being retried would be taken for poison"
+            )
+        return self
 
     @model_validator(mode="after")
     def _visibility_outlasts_retries(self) -> Settings:

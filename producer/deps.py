@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from claimpay.jobstore import JobStore
+from claimpay.messaging import Enqueuer
 from claimpay.settings import Settings
 from producer.auth import DATABASE_HEADER, Caller, authenticate
-from producer.enqueue import Enqueuer
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,9 @@ from claimpay import __version__
 from claimpay.connections import make_job_store
 from claimpay.entities import ENTITIES
 from claimpay.jobstore import JobStore
-from claimpay.messaging import make_celery
+from claimpay.messaging import CeleryEnqueuer, Enqueuer, make_celery
 from claimpay.settings import Settings, get_settings
 from producer.deps import Services
-from producer.enqueue import CeleryEnqueuer, Enqueuer
 from producer.openapi import install_openapi
 from producer.problems import Problem, install_problem_handlers, problem_response
 from producer.routes import health, jobs

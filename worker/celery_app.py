@@ -9,25 +9,49 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
-from claimpay.messaging import make_celery
+from claimpay.connections import make_job_store
+from claimpay.messaging import CeleryEnqueuer, make_celery
 from claimpay.settings import Settings, get_settings
 from worker.context import ContextHolder
+from worker.recovery import Sweeper
 from worker.tasks import register_tasks
 
 
 def create_celery_app(settings: Settings | None = None) -> Celery:
-    """A Celery app with claimpay's tasks registered, for `settings` (default: environment)."""
+    """A Celery app with claimpay's tasks registered, for `settings` (default: environment).
+
+    A worker started from it also runs the recovery sweep (see `worker.recovery`)."""
     settings = settings or get_settings()
     app = make_celery(settings, main="claimpay.worker")
     contexts = ContextHolder(settings)
     register_tasks(app, settings, contexts)
+    sweepers: list[Sweeper] = []
 
     def _fresh_context(**_: Any) -> None:
         contexts.reset()
 
+    def _start_sweeper(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is not app:
+            return
+        store = make_job_store(settings)
+        sweeper = Sweeper(
+            store,
+            CeleryEnqueuer(app, settings.queue),
+            settings,
+            lambda: int(store.redis.llen(settings.queue)),
+        )
+        sweeper.start()
+        sweepers.append(sweeper)
+
+    def _stop_sweeper(**_: Any) -> None:
+        while sweepers:
+            sweepers.pop().stop()
+
     worker_process_init.connect(_fresh_context, weak=False)
+    worker_ready.connect(_start_sweeper, weak=False)
+    worker_shutdown.connect(_stop_sweeper, weak=False)
     return app
 
 

@@ -1,4 +1,4 @@
-"""Run one chunk of a job end to end: job store in, database, job store out."""
+"""Run one chunk of a job end to end: claim it, apply it, record its results."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import time
 
 from claimpay.clock import utc_now
 from claimpay.entities import get_entity
-from claimpay.envelope import Outcome
+from claimpay.envelope import NOT_PROCESSED, NOT_PROCESSED_BODY, Outcome, outcome
+from claimpay.jobstore import Claim
+from claimpay.rows import usable_key
 from worker import ledger
 from worker.apply import INTERNAL, UNAVAILABLE, apply_chunk, failed_chunk
 from worker.context import WorkerContext
 from worker.errors import TransientError
+from worker.heartbeat import lease_owner, leased
 from worker.models import ENTITY_TABLES
 
 log = logging.getLogger("claimpay.worker")
@@ -19,22 +22,41 @@ log = logging.getLogger("claimpay.worker")
 PRUNE_EVERY_S = 600.0
 
 
-def run_chunk(ctx: WorkerContext, job_id: str, chunk_no: int) -> None:
-    """Apply chunk `chunk_no` of `job_id` and record its results; a no-op if it is done.
+def run_chunk(ctx: WorkerContext, job_id: str, chunk_no: int) -> Claim:
+    """Apply chunk `chunk_no` of `job_id` and record its results, unless it is done, held
+    by a live worker, or its job was cancelled (then its rows are recorded as not
+    processed). Returns what the claim decided.
 
     Raises `TransientError` when the database is unavailable (the task retries).
     """
+    settings = ctx.settings
+    owner = lease_owner()
+    claim = ctx.store.claim(job_id, chunk_no, owner, settings.lease_ttl_s, settings.max_deliveries)
+    if claim is Claim.RUN:
+        with leased(ctx.store, job_id, chunk_no, owner, settings.lease_ttl_s):
+            _apply(ctx, job_id, chunk_no)
+    elif claim is Claim.CANCELLED:
+        _skip_cancelled(ctx, job_id, chunk_no)
+    elif claim is Claim.POISON:
+        _give_up(ctx, job_id, chunk_no, INTERNAL, "Not applied: the chunk failed repeatedly")
+    else:
+        log.info("job %s chunk %s: %s; skipped", job_id, chunk_no, claim.value)
+    return claim
+
+
+def give_up_chunk(ctx: WorkerContext, job_id: str, chunk_no: int, attempts: int) -> None:
+    """Retries are spent: the chunk's valid rows get 503, and the job can still finish."""
+    body = f"Database unavailable after {attempts} attempts; the row was not applied"
+    _give_up(ctx, job_id, chunk_no, UNAVAILABLE, body)
+
+
+def _apply(ctx: WorkerContext, job_id: str, chunk_no: int) -> None:
     meta = ctx.store.meta(job_id)
     if meta is None:
-        log.warning("job %s chunk %s: job not found (expired?); skipped", job_id, chunk_no)
         return
-    if ctx.store.is_chunk_done(job_id, chunk_no):
-        log.info("job %s chunk %s: already done; skipped", job_id, chunk_no)
-        return
-    ctx.store.mark_started(job_id)
     spec = get_entity(meta.entity)
-    rows = ctx.store.load_rows(job_id, chunk_no)
     started = time.perf_counter()
+    rows = ctx.store.load_rows(job_id, chunk_no)
     try:
         engine = ctx.engines.get(meta.database)
         outcomes = apply_chunk(
@@ -50,28 +72,35 @@ def run_chunk(ctx: WorkerContext, job_id: str, chunk_no: int) -> None:
     _maybe_prune(ctx, meta.database)
 
 
-def give_up_chunk(ctx: WorkerContext, job_id: str, chunk_no: int, attempts: int) -> None:
-    """Retries are spent: the chunk's valid rows get 503, and the job can still complete."""
+def _skip_cancelled(ctx: WorkerContext, job_id: str, chunk_no: int) -> None:
     meta = ctx.store.meta(job_id)
-    if meta is None or ctx.store.is_chunk_done(job_id, chunk_no):
+    if meta is None:
+        return
+    spec = get_entity(meta.entity)
+    rows = ctx.store.load_rows(job_id, chunk_no)
+    outcomes = [outcome(i, NOT_PROCESSED, usable_key(spec, r), NOT_PROCESSED_BODY) for i, r in rows]
+    _record(ctx, job_id, chunk_no, outcomes, 0.0)
+
+
+def _give_up(ctx: WorkerContext, job_id: str, chunk_no: int, status: int, body: str) -> None:
+    meta = ctx.store.meta(job_id)
+    if meta is None:
         return
     rows = ctx.store.load_rows(job_id, chunk_no)
-    body = f"Database unavailable after {attempts} attempts; the row was not applied"
-    outcomes = failed_chunk(get_entity(meta.entity), rows, UNAVAILABLE, body)
-    _record(ctx, job_id, chunk_no, outcomes, 0.0)
+    _record(ctx, job_id, chunk_no, failed_chunk(get_entity(meta.entity), rows, status, body), 0.0)
 
 
 def _record(
     ctx: WorkerContext, job_id: str, chunk_no: int, outcomes: list[Outcome], seconds: float
 ) -> None:
-    completed = ctx.store.record_chunk(job_id, chunk_no, outcomes)
+    finished = ctx.store.record_chunk(job_id, chunk_no, outcomes)
     log.info(
         "job %s chunk %s: %d rows in %.3fs%s",
         job_id,
         chunk_no,
         len(outcomes),
         seconds,
-        "; job completed" if completed else "",
+        "; job finished" if finished else "",
     )
 
 

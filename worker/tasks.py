@@ -25,11 +25,13 @@ def register_tasks(app: Celery, settings: Settings, contexts: ContextHolder) -> 
             run_chunk(ctx, job_id, chunk_no)
         except TransientError as exc:
             attempt = self.request.retries
-            if attempt < settings.max_retries:
-                delay = compute_backoff(
-                    attempt, settings.retry_backoff_s, settings.retry_backoff_max_s
-                )
-                raise self.retry(exc=exc, countdown=delay) from exc
-            give_up_chunk(ctx, job_id, chunk_no, attempts=attempt + 1)
+            if attempt >= settings.max_retries:
+                give_up_chunk(ctx, job_id, chunk_no, attempts=attempt + 1)
+                return
+            delay = compute_backoff(attempt, settings.retry_backoff_s, settings.retry_backoff_max_s)
+            # The chunk stays leased while the retry waits, so recovery leaves it alone;
+            # if this worker dies meanwhile, the lease lapses and recovery takes over.
+            ctx.store.hold_for_retry(job_id, chunk_no, int(delay) + settings.lease_ttl_s)
+            raise self.retry(exc=exc, countdown=delay) from exc
 
     return apply_chunk

@@ -100,7 +100,7 @@ async def _store_batch(
         )
         chunks = planner.chunks()
         meta = await anyio.to_thread.run_sync(
-            partial(store.seal, job_id, total=total, chunks=len(chunks))
+            partial(store.seal, job_id, total=total, chunk_nos=[c for c, _ in chunks])
         )
         if chunks:
             await anyio.to_thread.run_sync(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from typing import Annotated
@@ -17,6 +18,7 @@ from producer.auth import Caller
 from producer.deps import CallerDep, DatabaseHeader, Services, ServicesDep
 from producer.problems import Problem
 
+log = logging.getLogger("claimpay.producer")
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -46,6 +48,30 @@ def job_status(
 ) -> Response:
     meta = visible_job(services, caller, job_id, vbasoftware_database)
     return _json(envelope(meta.public(), job_id), 200)
+
+
+@router.delete(
+    "/{job_id}",
+    summary="Cancel a job: chunks not started are skipped, applied rows keep their result",
+    responses={
+        200: {"description": "The job is cancelled (it already was, or nothing was left)."},
+        202: {"description": "The job is cancelling; poll it until `cancelled`."},
+        409: {"description": "The job has already completed."},
+    },
+)
+def cancel_job(
+    job_id: str,
+    services: ServicesDep,
+    caller: CallerDep,
+    vbasoftware_database: DatabaseHeader = None,
+) -> Response:
+    visible_job(services, caller, job_id, vbasoftware_database)
+    state = services.store.cancel(job_id)
+    if state is JobState.COMPLETED:
+        raise Problem(409, "job-completed", "Conflict", "The job has already completed.")
+    meta = visible_job(services, caller, job_id, vbasoftware_database)
+    log.info("job %s: cancel requested, now %s", job_id, meta.state.value)
+    return _json(envelope(meta.public(), job_id), 200 if meta.state.terminal else 202)
 
 
 @router.get(

@@ -23,7 +23,9 @@ class RecordingEnqueuer:
 
     queued: list[tuple[str, int]] = field(default_factory=list)
 
-    def enqueue_chunks(self, job_id: str, chunk_nos: Sequence[int], rows: Sequence[int]) -> None:
+    def enqueue_chunks(
+        self, job_id: str, chunk_nos: Sequence[int], rows: Sequence[int | None]
+    ) -> None:
         self.queued.extend((job_id, chunk_no) for chunk_no in chunk_nos)
 
 

@@ -1,0 +1,85 @@
+"""The job store's atomic steps, as Lua scripts run inside Redis.
+
+Each script says what KEYS and ARGV it takes. Together they make chunk accounting
+idempotent: a chunk is claimed under a lease, recorded once, and the job finishes once.
+"""
+
+# KEYS: meta, done, started, lease, deliveries.
+# ARGV: chunk_no, owner, lease_ttl_s, max_deliveries, now_iso, now_ts, ttl_s.
+# A lease held by 'retry' (a retry waiting for its countdown) may be taken over.
+# Returns: 'missing' | 'done' | 'busy' (another live worker holds it) | 'cancelled' |
+#          'poison' (claimed too often) | 'run' (lease taken).
+CLAIM_CHUNK = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return 'missing' end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 'done' end
+local holder = redis.call('GET', KEYS[4])
+if holder and holder ~= 'retry' then return 'busy' end
+if redis.call('HGET', KEYS[1], 'cancel') == '1' then return 'cancelled' end
+redis.call('SET', KEYS[4], ARGV[2], 'EX', ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('EXPIRE', KEYS[3], ARGV[7])
+local n = redis.call('HINCRBY', KEYS[5], ARGV[1], 1)
+redis.call('EXPIRE', KEYS[5], ARGV[7])
+redis.call('HSET', KEYS[1], 'progressTs', ARGV[6])
+if state == 'queued' then
+  redis.call('HSET', KEYS[1], 'state', 'running', 'startedAt', ARGV[5])
+end
+if n > tonumber(ARGV[4]) then return 'poison' end
+return 'run'
+"""
+
+# KEYS: lease. ARGV: owner, ttl_s. Extends the lease only while `owner` holds it.
+RENEW_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# KEYS: meta, done, results, rows, lease, started, active.
+# ARGV: chunk_no, results, processed, created, updated, not_processed, failed,
+#       finished_at, ttl_s, job_id, now_ts.
+# Returns -1 when the job is gone (expired), 0 when the chunk was already counted, 1 when
+# counted, 2 when it finished the job.
+RECORD_CHUNK = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+redis.call('DEL', KEYS[5])
+redis.call('SREM', KEYS[6], ARGV[1])
+if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then
+  redis.call('DEL', KEYS[4])
+  return 0
+end
+redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[9])
+redis.call('EXPIRE', KEYS[2], ARGV[9])
+redis.call('DEL', KEYS[4])
+redis.call('HINCRBY', KEYS[1], 'processed', ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'created', ARGV[4])
+redis.call('HINCRBY', KEYS[1], 'updated', ARGV[5])
+redis.call('HINCRBY', KEYS[1], 'notProcessed', ARGV[6])
+redis.call('HINCRBY', KEYS[1], 'failed', ARGV[7])
+redis.call('HSET', KEYS[1], 'progressTs', ARGV[11])
+if redis.call('SCARD', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'chunks')) then
+  local final = 'completed'
+  if redis.call('HGET', KEYS[1], 'cancel') == '1' then final = 'cancelled' end
+  redis.call('HSET', KEYS[1], 'state', final, 'finishedAt', ARGV[8])
+  redis.call('ZREM', KEYS[7], ARGV[10])
+  return 2
+end
+return 1
+"""
+
+# KEYS: meta, done, active. ARGV: finished_at, job_id.
+# Returns the job's state after the request, or false when there is no such job.
+CANCEL_JOB = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state or state == 'receiving' then return false end
+if state == 'completed' or state == 'cancelled' then return state end
+redis.call('HSET', KEYS[1], 'cancel', '1', 'state', 'cancelling')
+if redis.call('SCARD', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'chunks')) then
+  redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finishedAt', ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[2])
+  return 'cancelled'
+end
+return 'cancelling'
+"""

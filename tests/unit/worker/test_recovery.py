@@ -1,0 +1,76 @@
+"""Recovery sweep on fakeredis: orphaned chunks and stalled jobs are queued again, once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import orjson
+
+from claimpay.envelope import CREATED, outcome
+from claimpay.jobstore import JobStore
+from tests.factories import make_row, make_settings
+from worker.recovery import sweep
+
+SETTINGS = make_settings(stuck_after_s=60)
+
+
+@dataclass
+class Recorder:
+    sent: list[tuple[str, int]] = field(default_factory=list)
+
+    def enqueue_chunks(
+        self, job_id: str, chunk_nos: Sequence[int], rows: Sequence[int | None]
+    ) -> None:
+        self.sent.extend((job_id, chunk_no) for chunk_no in chunk_nos)
+
+
+def store_job(store: JobStore, job_id: str, chunks: int) -> None:
+    store.begin(job_id, entity="claim-prompt-pays", database="demo", user="u", chunk_size=1)
+    store.write_rows(job_id, {c: [orjson.dumps([c, make_row(c)])] for c in range(chunks)}, {})
+    store.seal(job_id, total=chunks, chunk_nos=list(range(chunks)))
+
+
+def test_chunk_of_a_dead_worker_is_queued_again(job_store: JobStore) -> None:
+    store_job(job_store, "j1", 3)
+    job_store.claim("j1", 0, "alive", 30, 5)
+    job_store.claim("j1", 1, "dead", 30, 5)
+    job_store.redis.delete(job_store.keys("j1").lease(1))  # its lease lapsed
+    recorder = Recorder()
+    assert sweep(job_store, recorder, SETTINGS, lambda: 5) == {"j1": [1]}
+    assert recorder.sent == [("j1", 1)]
+    assert sweep(job_store, Recorder(), SETTINGS, lambda: 5) == {}
+
+
+def test_stalled_job_with_an_empty_queue_gets_its_unfinished_chunks_again(
+    job_store: JobStore,
+) -> None:
+    store_job(job_store, "j1", 3)
+    job_store.claim("j1", 0, "alive", 30, 5)
+    job_store.record_chunk("j1", 2, [outcome(2, CREATED, 2)])
+    later = time.time() + 61
+    assert sweep(job_store, Recorder(), SETTINGS, lambda: 0, now=later) == {"j1": [1]}
+
+
+def test_stalled_job_behind_a_busy_queue_waits_longer(job_store: JobStore) -> None:
+    store_job(job_store, "j1", 2)
+    assert sweep(job_store, Recorder(), SETTINGS, lambda: 9, now=time.time() + 61) == {}
+    assert sweep(job_store, Recorder(), SETTINGS, lambda: 9, now=time.time() + 601) == {
+        "j1": [0, 1]
+    }
+
+
+def test_progressing_job_is_left_alone(job_store: JobStore) -> None:
+    store_job(job_store, "j1", 2)
+    assert sweep(job_store, Recorder(), SETTINGS, lambda: 0) == {}
+
+
+def test_finished_and_expired_jobs_leave_the_index(job_store: JobStore) -> None:
+    store_job(job_store, "done", 1)
+    job_store.record_chunk("done", 0, [outcome(0, CREATED, 0)])
+    store_job(job_store, "gone", 1)
+    job_store.redis.delete(job_store.keys("gone").meta)
+    job_store.redis.zadd(job_store.store_keys.active, {"done": 1})
+    assert sweep(job_store, Recorder(), SETTINGS, lambda: 0, now=time.time() + 999) == {}
+    assert job_store.active_jobs() == []
