@@ -18,12 +18,16 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CLAIMPAY_", env_file=".env", extra="ignore")
 
+    env: Literal["dev", "prod"] = "dev"
+    """`prod` refuses unsafe configuration (weak secrets, Flower without auth)."""
     redis_url: str | None = None
     databases: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_DATABASES))
     api_keys: dict[str, list[str]] = Field(default_factory=dict)
     jwt_secret: SecretStr | None = None
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     jwt_leeway_s: Annotated[int, Field(ge=0, le=300)] = 30
+    flower_basic_auth: SecretStr | None = None
+    """`user:password[,user2:password2]` for Flower; required unless it binds to loopback."""
 
     key_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")] = "claimpay"
     queue: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "claimpay"
