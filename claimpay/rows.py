@@ -41,9 +41,12 @@ def validate_row(spec: EntitySpec, raw: Any) -> ValidRow | InvalidRow:
     return ValidRow(values=model.__dict__.copy(), sent=frozenset(model.model_fields_set))
 
 
-def usable_key(spec: EntitySpec, raw: Any) -> int | None:
-    """The row's key when it is a JSON integer, else None (such a row cannot be grouped)."""
+def usable_key(spec: EntitySpec, raw: Any) -> int | str | None:
+    """The row's key when it has the entity's key type, else None (such a row is invalid
+    and cannot be grouped with others of its key)."""
     value = raw.get(spec.key_field) if isinstance(raw, dict) else None
+    if spec.key_type is str:
+        return value if isinstance(value, str) else None
     if isinstance(value, int) and not isinstance(value, bool) and -(2**31) <= value < 2**31:
         return value
     return None

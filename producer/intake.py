@@ -33,9 +33,9 @@ class ChunkPlanner:
     size: int
     count: int = 0
     rows_per_chunk: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-    _chunk_of_key: dict[int, int] = field(default_factory=dict)
+    _chunk_of_key: dict[int | str, int] = field(default_factory=dict)
 
-    def place(self, key: int | None) -> tuple[int, int, bool]:
+    def place(self, key: int | str | None) -> tuple[int, int, bool]:
         """`(input index, chunk, moved)` for the next row; `moved` if not its home chunk."""
         index = self.count
         self.count += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import DateTime, Integer, LargeBinary, MetaData, String, Table
+from sqlalchemy import Boolean, DateTime, Integer, LargeBinary, MetaData, String, Table
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -41,6 +41,22 @@ class ClaimPromptPay(Base):
     update_user: Mapped[str | None] = mapped_column(String(20))
 
 
+class PlaceCodes(Base):
+    """A place-of-service code (`PUT /place-codes-batch`)."""
+
+    __tablename__ = "place_codes"
+
+    place_code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    all_places: Mapped[str] = mapped_column(String(1))
+    description: Mapped[str | None] = mapped_column(String(256))
+    entry_date: Mapped[datetime] = mapped_column(DateTime)
+    entry_user: Mapped[str | None] = mapped_column(String(200))
+    exclude_proc_auth: Mapped[bool] = mapped_column(Boolean)
+    old_place_code: Mapped[str | None] = mapped_column(String(8))
+    update_date: Mapped[datetime] = mapped_column(DateTime)
+    update_user: Mapped[str | None] = mapped_column(String(20))
+
+
 class ChunkLedger(Base):
     """One row per applied chunk, committed with the chunk's rows: a redelivered chunk
     finds its entry and reuses the stored results instead of applying the rows again."""
@@ -53,5 +69,8 @@ class ChunkLedger(Base):
     applied_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
-ENTITY_TABLES: dict[str, Table] = {"claim_prompt_pay": cast(Table, ClaimPromptPay.__table__)}
+ENTITY_TABLES: dict[str, Table] = {
+    "claim_prompt_pay": cast(Table, ClaimPromptPay.__table__),
+    "place_codes": cast(Table, PlaceCodes.__table__),
+}
 """Entity table name (`EntitySpec.table`) -> its SQLAlchemy table."""

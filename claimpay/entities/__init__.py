@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from claimpay.entities.claim_prompt_pay import ClaimPromptPayIn
+from claimpay.entities.place_codes import PlaceCodesIn
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,8 @@ class EntitySpec:
     """SQL table the rows are upserted into (the worker owns its definition)."""
     key_field: str
     """JSON name of the primary-key field; it names the id in each envelope item."""
+    key_type: type[int] | type[str] = int
+    """JSON type of the key: a 32-bit integer or a string."""
 
     @property
     def batch_path(self) -> str:
@@ -47,7 +50,15 @@ CLAIM_PROMPT_PAY = EntitySpec(
     key_field="claimPromptPay_Key",
 )
 
-ENTITIES: dict[str, EntitySpec] = {spec.name: spec for spec in (CLAIM_PROMPT_PAY,)}
+PLACE_CODES = EntitySpec(
+    name="place-codes",
+    row_model=PlaceCodesIn,
+    table="place_codes",
+    key_field="place_Code",
+    key_type=str,
+)
+
+ENTITIES: dict[str, EntitySpec] = {spec.name: spec for spec in (CLAIM_PROMPT_PAY, PLACE_CODES)}
 
 
 def get_entity(name: str) -> EntitySpec:
