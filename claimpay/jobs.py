@@ -44,6 +44,17 @@ class JobMeta:
     finished_at: str | None
     progress_ts: float
     """Epoch seconds of the job's last sign of progress (a chunk claimed or recorded)."""
+    dry_run: bool = False
+    """Rows are checked and rehearsed in a rolled-back transaction, never written."""
+    round: int = 0
+    """How many times the job was retried (`POST /jobs/{id}/retry`)."""
+    callback_url: str | None = None
+    """Where the job summary is POSTed when the job finishes."""
+
+    @property
+    def ledger_id(self) -> str:
+        """The ledger key of this round's chunks: a retry applies its rows anew."""
+        return self.job_id if self.round == 0 else f"{self.job_id}#{self.round}"
 
     @classmethod
     def from_hash(cls, job_id: str, raw: dict[str, str]) -> JobMeta:
@@ -65,6 +76,9 @@ class JobMeta:
             started_at=raw.get("startedAt") or None,
             finished_at=raw.get("finishedAt") or None,
             progress_ts=float(raw.get("progressTs", 0)),
+            dry_run=raw.get("dryRun") == "1",
+            round=int(raw.get("round", 0)),
+            callback_url=raw.get("callbackUrl") or None,
         )
 
     def public(self) -> dict[str, Any]:
@@ -81,4 +95,6 @@ class JobMeta:
             "notProcessed": self.not_processed,
             "submittedAt": self.submitted_at,
             "finishedAt": self.finished_at,
+            "dryRun": self.dry_run,
+            "retries": self.round,
         }

@@ -8,7 +8,7 @@ a lease, loads its rows, stores its results and counts it done exactly once (Lua
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
@@ -69,7 +69,17 @@ class JobStore:
 
     # -- intake (producer) ------------------------------------------------------------
 
-    def begin(self, job_id: str, *, entity: str, database: str, user: str, chunk_size: int) -> None:
+    def begin(
+        self,
+        job_id: str,
+        *,
+        entity: str,
+        database: str,
+        user: str,
+        chunk_size: int,
+        dry_run: bool = False,
+        callback_url: str | None = None,
+    ) -> None:
         """Create the job in state `receiving`; it is invisible to workers until sealed."""
         keys = self.keys(job_id)
         fields: dict[FieldT, EncodableT] = {
@@ -82,7 +92,10 @@ class JobStore:
             "chunks": 0,
             "submittedAt": utc_now_iso(),
             "progressTs": time.time(),
+            "dryRun": int(dry_run),
         }
+        if callback_url:
+            fields["callbackUrl"] = callback_url
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(keys.meta, mapping=fields)
         pipe.expire(keys.meta, self.ttl_s)
@@ -178,8 +191,19 @@ class JobStore:
             rows.append((index, row))
         return rows
 
-    def record_chunk(self, job_id: str, chunk_no: int, outcomes: list[Outcome]) -> bool:
-        """Store a chunk's results and count it once; True when this finished the job."""
+    def record_chunk(
+        self,
+        job_id: str,
+        chunk_no: int,
+        outcomes: Sequence[Outcome],
+        merged: Sequence[Any] | None = None,
+    ) -> bool:
+        """Store a chunk's results and count `outcomes` once; True when this finished the job.
+
+        `merged` (a retry round) is the chunk's whole result list to store, of which
+        `outcomes` are the rows just applied. A chunk with any row not 2xx keeps its rows
+        (until the TTL) so that `POST /jobs/{id}/retry` can apply them again.
+        """
         created = sum(1 for o in outcomes if o[1] == CREATED)
         updated = sum(1 for o in outcomes if o[1] == UPDATED)
         skipped = sum(1 for o in outcomes if o[1] == NOT_PROCESSED)
@@ -196,7 +220,7 @@ class JobStore:
             ],
             args=[
                 chunk_no,
-                orjson.dumps(outcomes),
+                orjson.dumps(outcomes if merged is None else merged),
                 len(outcomes),
                 created,
                 updated,
@@ -206,9 +230,15 @@ class JobStore:
                 self.ttl_s,
                 job_id,
                 time.time(),
+                int(any(not 200 <= o[1] < 300 for o in outcomes)),
             ],
         )
         return int(result) == 2
+
+    def stored_results(self, job_id: str, chunk_no: int) -> list[Any]:
+        """The chunk's stored result items (empty if none)."""
+        blob = self.redis.get(self.keys(job_id).results(chunk_no))
+        return list(orjson.loads(blob)) if blob else []
 
     def cancel(self, job_id: str) -> JobState | None:
         """Ask for the job to stop: chunks not started are skipped. Returns the new state."""

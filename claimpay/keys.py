@@ -70,9 +70,27 @@ class JobKeys:
         return f"{self.meta}:deliveries"
 
     @property
+    def history(self) -> str:
+        """Hash: input index -> JSON list of the row's earlier results (retried rows)."""
+        return f"{self.meta}:history"
+
+    @property
+    def retry_lock(self) -> str:
+        """String with a TTL: held while a retry of the job is being prepared."""
+        return f"{self.meta}:retry-lock"
+
+    @property
     def moved(self) -> str:
         """Hash: input index -> chunk, for repeated keys placed with their first occurrence."""
         return f"{self.meta}:moved"
 
     def all_static(self) -> list[str]:
-        return [self.meta, self.chunks, self.started, self.done, self.deliveries, self.moved]
+        return [
+            self.meta,
+            self.chunks,
+            self.started,
+            self.done,
+            self.deliveries,
+            self.moved,
+            self.history,
+        ]

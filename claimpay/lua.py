@@ -39,20 +39,21 @@ return 0
 
 # KEYS: meta, done, results, rows, lease, started, active.
 # ARGV: chunk_no, results, processed, created, updated, not_processed, failed,
-#       finished_at, ttl_s, job_id, now_ts.
+#       finished_at, ttl_s, job_id, now_ts, keep_rows (1: keep the rows for a retry).
 # Returns -1 when the job is gone (expired), 0 when the chunk was already counted, 1 when
 # counted, 2 when it finished the job.
 RECORD_CHUNK = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 redis.call('DEL', KEYS[5])
 redis.call('SREM', KEYS[6], ARGV[1])
-if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then
-  redis.call('DEL', KEYS[4])
-  return 0
-end
+if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
 redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[9])
 redis.call('EXPIRE', KEYS[2], ARGV[9])
-redis.call('DEL', KEYS[4])
+if ARGV[12] == '1' then
+  redis.call('EXPIRE', KEYS[4], ARGV[9])
+else
+  redis.call('DEL', KEYS[4])
+end
 redis.call('HINCRBY', KEYS[1], 'processed', ARGV[3])
 redis.call('HINCRBY', KEYS[1], 'created', ARGV[4])
 redis.call('HINCRBY', KEYS[1], 'updated', ARGV[5])

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     jwt_leeway_s: Annotated[int, Field(ge=0, le=300)] = 30
+    webhook_secret: SecretStr | None = None
+    """HMAC-SHA256 key of completion webhooks; `callbackUrl` is refused while unset."""
+    webhook_max_retries: Annotated[int, Field(ge=0, le=100)] = 8
+    webhook_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
     flower_basic_auth: SecretStr | None = None
     """`user:password[,user2:password2]` for Flower; required unless it binds to loopback."""
 

@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from claimpay.clock import utc_now
 from claimpay.entities import EntitySpec
-from claimpay.envelope import INVALID, Outcome, outcome
+from claimpay.envelope import CREATED, INVALID, UPDATED, Outcome, outcome
 from claimpay.rows import InvalidRow, validate_row
 from worker import ledger
 from worker.errors import TransientError, is_transient
@@ -18,6 +18,8 @@ from worker.upsert import upsert_rows
 
 UNAVAILABLE = 503
 INTERNAL = 500
+WOULD = {CREATED: "Would create", UPDATED: "Would update"}
+"""Bodies of a dry run's rows: what a real run would do."""
 
 
 def split_valid(
@@ -43,14 +45,20 @@ def apply_chunk(
     chunk_no: int,
     raw_rows: Sequence[tuple[int, Any]],
     user: str,
+    *,
+    dry_run: bool = False,
 ) -> list[Outcome]:
     """Outcomes of every row of the chunk, in input order; the rows are applied once.
 
+    `job_id` keys the ledger (a retry round has its own). A dry run applies the rows in a
+    transaction that is rolled back, and reports what would happen.
     Raises `TransientError` when the database is unavailable; the caller retries.
     """
     valid, invalid = split_valid(spec, raw_rows)
     now = utc_now()
     try:
+        if dry_run:
+            return _rehearse(engine, spec, table, valid, invalid, user)
         with engine.begin() as conn:
             stored = ledger.lookup(conn, job_id, chunk_no)
             if stored is not None:
@@ -66,6 +74,24 @@ def apply_chunk(
         if is_transient(exc):
             raise TransientError(type(exc.orig or exc).__name__) from exc
         raise
+
+
+def _rehearse(
+    engine: Engine,
+    spec: EntitySpec,
+    table: Table,
+    valid: list[tuple[int, dict[str, Any]]],
+    invalid: list[Outcome],
+    user: str,
+) -> list[Outcome]:
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            applied = upsert_rows(conn, table, spec.key_column, valid, user=user, now=utc_now())
+        finally:
+            transaction.rollback()
+    would = [outcome(i, status, key, WOULD.get(status, body)) for i, status, body, key in applied]
+    return sorted(invalid + would, key=lambda item: item[0])
 
 
 def _stored_or_raise(engine: Engine, job_id: str, chunk_no: int) -> list[Outcome]:

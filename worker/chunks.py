@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from claimpay.clock import utc_now
 from claimpay.entities import get_entity
 from claimpay.envelope import NOT_PROCESSED, NOT_PROCESSED_BODY, Outcome, outcome
+from claimpay.jobs import JobMeta
 from claimpay.jobstore import Claim
 from claimpay.rows import usable_key
 from worker import ledger
@@ -22,86 +24,90 @@ log = logging.getLogger("claimpay.worker")
 PRUNE_EVERY_S = 600.0
 
 
-def run_chunk(ctx: WorkerContext, job_id: str, chunk_no: int) -> Claim:
+def run_chunk(ctx: WorkerContext, job_id: str, chunk_no: int) -> bool:
     """Apply chunk `chunk_no` of `job_id` and record its results, unless it is done, held
     by a live worker, or its job was cancelled (then its rows are recorded as not
-    processed). Returns what the claim decided.
+    processed). Returns True when this chunk finished the job.
 
     Raises `TransientError` when the database is unavailable (the task retries).
     """
     settings = ctx.settings
     owner = lease_owner()
     claim = ctx.store.claim(job_id, chunk_no, owner, settings.lease_ttl_s, settings.max_deliveries)
-    if claim is Claim.RUN:
-        with leased(ctx.store, job_id, chunk_no, owner, settings.lease_ttl_s):
-            _apply(ctx, job_id, chunk_no)
-    elif claim is Claim.CANCELLED:
-        _skip_cancelled(ctx, job_id, chunk_no)
-    elif claim is Claim.POISON:
-        _give_up(ctx, job_id, chunk_no, INTERNAL, "Not applied: the chunk failed repeatedly")
-    else:
+    meta = ctx.store.meta(job_id)
+    if meta is None or claim in (Claim.DONE, Claim.BUSY, Claim.MISSING):
         log.info("job %s chunk %s: %s; skipped", job_id, chunk_no, claim.value)
-    return claim
+        return False
+    if claim is Claim.CANCELLED:
+        return _skip_cancelled(ctx, meta, chunk_no)
+    if claim is Claim.POISON:
+        return _give_up(ctx, meta, chunk_no, INTERNAL, "Not applied: the chunk failed repeatedly")
+    with leased(ctx.store, job_id, chunk_no, owner, settings.lease_ttl_s):
+        return _apply(ctx, meta, chunk_no)
 
 
-def give_up_chunk(ctx: WorkerContext, job_id: str, chunk_no: int, attempts: int) -> None:
+def give_up_chunk(ctx: WorkerContext, job_id: str, chunk_no: int, attempts: int) -> bool:
     """Retries are spent: the chunk's valid rows get 503, and the job can still finish."""
-    body = f"Database unavailable after {attempts} attempts; the row was not applied"
-    _give_up(ctx, job_id, chunk_no, UNAVAILABLE, body)
-
-
-def _apply(ctx: WorkerContext, job_id: str, chunk_no: int) -> None:
     meta = ctx.store.meta(job_id)
     if meta is None:
-        return
+        return False
+    body = f"Database unavailable after {attempts} attempts; the row was not applied"
+    return _give_up(ctx, meta, chunk_no, UNAVAILABLE, body)
+
+
+def _apply(ctx: WorkerContext, meta: JobMeta, chunk_no: int) -> bool:
     spec = get_entity(meta.entity)
     started = time.perf_counter()
-    rows = ctx.store.load_rows(job_id, chunk_no)
+    rows = ctx.store.load_rows(meta.job_id, chunk_no)
     try:
         engine = ctx.engines.get(meta.database)
+        table = ENTITY_TABLES[spec.table]
         outcomes = apply_chunk(
-            engine, spec, ENTITY_TABLES[spec.table], job_id, chunk_no, rows, meta.user
+            engine, spec, table, meta.ledger_id, chunk_no, rows, meta.user, dry_run=meta.dry_run
         )
     except TransientError:
         raise
     except Exception as exc:
-        log.exception("job %s chunk %s: failed with %s", job_id, chunk_no, type(exc).__name__)
+        log.exception("job %s chunk %s: failed with %s", meta.job_id, chunk_no, type(exc).__name__)
         body = f"Internal error while applying the row ({type(exc).__name__})"
         outcomes = failed_chunk(spec, rows, INTERNAL, body)
-    _record(ctx, job_id, chunk_no, outcomes, time.perf_counter() - started)
+    finished = _record(ctx, meta, chunk_no, outcomes, time.perf_counter() - started)
     _maybe_prune(ctx, meta.database)
+    return finished
 
 
-def _skip_cancelled(ctx: WorkerContext, job_id: str, chunk_no: int) -> None:
-    meta = ctx.store.meta(job_id)
-    if meta is None:
-        return
+def _skip_cancelled(ctx: WorkerContext, meta: JobMeta, chunk_no: int) -> bool:
     spec = get_entity(meta.entity)
-    rows = ctx.store.load_rows(job_id, chunk_no)
+    rows = ctx.store.load_rows(meta.job_id, chunk_no)
     outcomes = [outcome(i, NOT_PROCESSED, usable_key(spec, r), NOT_PROCESSED_BODY) for i, r in rows]
-    _record(ctx, job_id, chunk_no, outcomes, 0.0)
+    return _record(ctx, meta, chunk_no, outcomes, 0.0)
 
 
-def _give_up(ctx: WorkerContext, job_id: str, chunk_no: int, status: int, body: str) -> None:
-    meta = ctx.store.meta(job_id)
-    if meta is None:
-        return
-    rows = ctx.store.load_rows(job_id, chunk_no)
-    _record(ctx, job_id, chunk_no, failed_chunk(get_entity(meta.entity), rows, status, body), 0.0)
+def _give_up(ctx: WorkerContext, meta: JobMeta, chunk_no: int, status: int, body: str) -> bool:
+    rows = ctx.store.load_rows(meta.job_id, chunk_no)
+    outcomes = failed_chunk(get_entity(meta.entity), rows, status, body)
+    return _record(ctx, meta, chunk_no, outcomes, 0.0)
 
 
 def _record(
-    ctx: WorkerContext, job_id: str, chunk_no: int, outcomes: list[Outcome], seconds: float
-) -> None:
-    finished = ctx.store.record_chunk(job_id, chunk_no, outcomes)
+    ctx: WorkerContext, meta: JobMeta, chunk_no: int, outcomes: list[Outcome], seconds: float
+) -> bool:
+    merged: list[Any] | None = None
+    if meta.round:
+        # A retry round applied some rows of the chunk; the others keep their result.
+        by_index = {item[0]: item for item in ctx.store.stored_results(meta.job_id, chunk_no)}
+        by_index.update((item[0], item) for item in outcomes)
+        merged = [by_index[index] for index in sorted(by_index)]
+    finished = ctx.store.record_chunk(meta.job_id, chunk_no, outcomes, merged)
     log.info(
         "job %s chunk %s: %d rows in %.3fs%s",
-        job_id,
+        meta.job_id,
         chunk_no,
         len(outcomes),
         seconds,
         "; job finished" if finished else "",
     )
+    return finished
 
 
 def _maybe_prune(ctx: WorkerContext, database: str) -> None:

@@ -6,12 +6,14 @@ from typing import Any
 
 from celery import Celery, Task
 
-from claimpay.messaging import APPLY_CHUNK
+from claimpay.jobs import JobMeta
+from claimpay.messaging import APPLY_CHUNK, NOTIFY_JOB, send_notify
 from claimpay.settings import Settings
 from worker.backoff import compute_backoff
 from worker.chunks import give_up_chunk, run_chunk
 from worker.context import ContextHolder
 from worker.errors import TransientError
+from worker.webhooks import WebhookFailed, deliver
 
 
 def register_tasks(app: Celery, settings: Settings, contexts: ContextHolder) -> Any:
@@ -22,16 +24,36 @@ def register_tasks(app: Celery, settings: Settings, contexts: ContextHolder) -> 
         """Apply one stored chunk; retry with backoff and jitter while the database is down."""
         ctx = contexts.get()
         try:
-            run_chunk(ctx, job_id, chunk_no)
+            finished = run_chunk(ctx, job_id, chunk_no)
         except TransientError as exc:
             attempt = self.request.retries
             if attempt >= settings.max_retries:
-                give_up_chunk(ctx, job_id, chunk_no, attempts=attempt + 1)
+                finished = give_up_chunk(ctx, job_id, chunk_no, attempts=attempt + 1)
+                _notify_if_wanted(ctx.store.meta(job_id), finished)
                 return
             delay = compute_backoff(attempt, settings.retry_backoff_s, settings.retry_backoff_max_s)
             # The chunk stays leased while the retry waits, so recovery leaves it alone;
             # if this worker dies meanwhile, the lease lapses and recovery takes over.
             ctx.store.hold_for_retry(job_id, chunk_no, int(delay) + settings.lease_ttl_s)
             raise self.retry(exc=exc, countdown=delay) from exc
+        _notify_if_wanted(ctx.store.meta(job_id), finished)
+
+    def _notify_if_wanted(meta: JobMeta | None, finished: bool) -> None:
+        if finished and meta is not None and meta.callback_url:
+            send_notify(app, meta.job_id, settings.queue)
+
+    @app.task(
+        name=NOTIFY_JOB,
+        bind=True,
+        ignore_result=True,
+        autoretry_for=(WebhookFailed,),
+        retry_backoff=True,
+        retry_backoff_max=int(settings.retry_backoff_max_s),
+        retry_jitter=True,
+        max_retries=settings.webhook_max_retries,
+    )
+    def notify_job(self: Task, job_id: str) -> None:
+        """POST the finished job's summary to its callback URL, retried with backoff."""
+        deliver(contexts.get().store, settings, job_id)
 
     return apply_chunk

@@ -1,0 +1,140 @@
+"""Retry only what failed: prepare a new round of a finished job for its failed rows.
+
+The rows whose last status is in the chosen set (default: 5xx) are written back to their
+chunks, their earlier results kept as the rows' attempt history, the job's counters
+reduced by what they counted, and the job queued again under the same ID. Each round
+has its own ledger key, so the retried rows are really applied again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import orjson
+from redis.typing import EncodableT, FieldT
+
+from claimpay.envelope import CREATED, NOT_PROCESSED, STANDARD_BODIES, UPDATED
+from claimpay.jobs import JobMeta, JobState
+from claimpay.jobstore import JobStore
+
+SERVER_ERRORS = frozenset(range(500, 600))
+RETRY_LOCK_S = 120
+
+
+class RetryBusy(Exception):
+    """Raised when another retry of the same job is being prepared."""
+
+
+@dataclass
+class RetryPlan:
+    """What a retry queues again: row counts by chunk, and rows that could not be retried."""
+
+    rows_by_chunk: dict[int, int] = field(default_factory=dict)
+    unavailable: int = 0
+
+    @property
+    def rows(self) -> int:
+        return sum(self.rows_by_chunk.values())
+
+
+def prepare_retry(store: JobStore, meta: JobMeta, statuses: Collection[int]) -> RetryPlan:
+    """Queue-ready state for retrying `meta`'s rows whose status is in `statuses`.
+
+    The caller enqueues `plan.rows_by_chunk`; nothing changes when the plan is empty.
+    """
+    keys = store.keys(meta.job_id)
+    if not store.redis.set(keys.retry_lock, "1", nx=True, ex=RETRY_LOCK_S):
+        raise RetryBusy(meta.job_id)
+    try:
+        plan, rows, history, deltas = _collect(store, meta, statuses)
+        if plan.rows_by_chunk:
+            _requeue(store, meta, rows, history, deltas)
+        return plan
+    finally:
+        store.redis.delete(keys.retry_lock)
+
+
+def _collect(
+    store: JobStore, meta: JobMeta, statuses: Collection[int]
+) -> tuple[RetryPlan, dict[int, list[bytes]], dict[str, bytes], Counter[str]]:
+    keys = store.keys(meta.job_id)
+    plan = RetryPlan()
+    rows: dict[int, list[bytes]] = {}
+    history: dict[str, bytes] = {}
+    deltas: Counter[str] = Counter()
+    for chunk_no in sorted(int(c) for c in store.redis.smembers(keys.chunks)):
+        wanted = {item[0]: item for item in store.stored_results(meta.job_id, chunk_no)}
+        wanted = {i: item for i, item in wanted.items() if item[1] in statuses}
+        if not wanted:
+            continue
+        kept = cast(list[bytes], store.redis.lrange(keys.rows(chunk_no), 0, -1))
+        chosen = [raw for raw in kept if orjson.loads(raw)[0] in wanted]
+        plan.unavailable += len(wanted) - len(chosen)
+        if not chosen:
+            continue
+        rows[chunk_no] = chosen
+        plan.rows_by_chunk[chunk_no] = len(chosen)
+        earlier = _earlier_attempts(store, meta.job_id, [orjson.loads(r)[0] for r in chosen])
+        for raw in chosen:
+            item = wanted[orjson.loads(raw)[0]]
+            attempts = [*earlier.get(item[0], []), _attempt(item)]
+            history[str(item[0])] = orjson.dumps(attempts)
+            deltas.update(_counted_as(item[1]))
+    return plan, rows, history, deltas
+
+
+def _requeue(
+    store: JobStore,
+    meta: JobMeta,
+    rows: dict[int, list[bytes]],
+    history: dict[str, bytes],
+    deltas: Counter[str],
+) -> None:
+    keys = store.keys(meta.job_id)
+    pipe = store.redis.pipeline(transaction=True)
+    for chunk_no, items in rows.items():
+        pipe.delete(keys.rows(chunk_no))
+        pipe.rpush(keys.rows(chunk_no), *items)
+        pipe.expire(keys.rows(chunk_no), store.ttl_s)
+        pipe.srem(keys.done, chunk_no)
+        pipe.hdel(keys.deliveries, str(chunk_no))
+    pipe.hset(keys.history, mapping=history)  # type: ignore[arg-type]
+    pipe.expire(keys.history, store.ttl_s)
+    for counter, amount in deltas.items():
+        pipe.hincrby(keys.meta, counter, -amount)
+    fields: dict[FieldT, EncodableT] = {
+        "state": JobState.QUEUED.value,
+        "round": meta.round + 1,
+        "progressTs": time.time(),
+    }
+    pipe.hset(keys.meta, mapping=fields)
+    pipe.hdel(keys.meta, "finishedAt", "cancel")
+    pipe.zadd(store.store_keys.active, {meta.job_id: time.time()})
+    pipe.execute()
+
+
+def _earlier_attempts(store: JobStore, job_id: str, indexes: list[int]) -> dict[int, list[Any]]:
+    if not indexes:
+        return {}
+    found = store.redis.hmget(store.keys(job_id).history, [str(i) for i in indexes])
+    return {i: orjson.loads(blob) for i, blob in zip(indexes, found, strict=True) if blob}
+
+
+def _attempt(item: list[Any]) -> dict[str, Any]:
+    status, body = item[1], item[2]
+    return {"status": status, "body": body if body is not None else STANDARD_BODIES[status]}
+
+
+def _counted_as(status: int) -> dict[str, int]:
+    """The job counters a row with `status` added to when it was recorded."""
+    if status == CREATED:
+        return {"processed": 1, "created": 1}
+    if status == UPDATED:
+        return {"processed": 1, "updated": 1}
+    if status == NOT_PROCESSED:
+        return {"processed": 1, "notProcessed": 1}
+    return {"processed": 1, "failed": 1}
