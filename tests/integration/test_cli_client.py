@@ -1,0 +1,324 @@
+"""The client commands as people run them: `claimpay submit | status | results | cancel |
+retry` as subprocesses, against a real `claimpay api` process, Redis, PostgreSQL and a worker."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis import Redis
+from sqlalchemy import Engine, text
+
+from claimpay.devstack import free_port
+from claimpay.tokens import mint_token
+from tests.factories import API_KEY, JWT_SECRET, make_row, make_rows
+from tests.integration.conftest import WorkerProcess
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
+HEADER = [
+    "claimPromptPay_Key",
+    "group_ID",
+    "division_ID",
+    "plan_ID",
+    "prompt_Pay_Duration",
+    "prompt_Pay_Duration_Type",
+    "tax_ID",
+    "entry_Date",
+]
+JOB_ACCEPTED = re.compile(r"Job ([0-9a-f]{32}) accepted")
+
+
+@dataclass(frozen=True)
+class ApiServer:
+    url: str
+    env: dict[str, str]
+    """The deployment's environment (the server's, not the client's)."""
+
+
+@contextlib.contextmanager
+def api_process(env: dict[str, str], log_path: Path) -> Iterator[ApiServer]:
+    """`claimpay api` on a free port, as an operator starts it; stopped afterwards."""
+    port = free_port()
+    argv = [sys.executable, "-m", "claimpay", "api", "--port", str(port)]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(argv, env={**os.environ, **env}, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while not _live(url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"claimpay api did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
+        yield ApiServer(url, env)
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _live(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health/live", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def api(
+    stack_env: dict[str, str],
+    worker_process: WorkerProcess,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ApiServer]:
+    """The API of the test deployment, whose chunks the worker process applies."""
+    with api_process(stack_env, tmp_path_factory.mktemp("api") / "api.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def idle_api(
+    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiServer]:
+    """An API whose queue no worker consumes (its own key prefix): its jobs stay queued."""
+    namespace = stack_env["CLAIMPAY_KEY_PREFIX"] + "idle"
+    env = {**stack_env, "CLAIMPAY_KEY_PREFIX": namespace, "CLAIMPAY_QUEUE": namespace}
+    with api_process(env, tmp_path_factory.mktemp("idle-api") / "api.log") as server:
+        yield server
+    redis = Redis.from_url(stack_env["CLAIMPAY_REDIS_URL"])
+    keys = list(redis.scan_iter(match=f"{namespace}*", count=1000))
+    if keys:
+        redis.delete(*keys)
+    redis.close()
+
+
+def claimpay(
+    server: ApiServer, *args: str, api_key: str = API_KEY
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m claimpay ARGS` with the client's environment only (URL and credentials)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CLAIMPAY_")}
+    env |= {
+        "CLAIMPAY_URL": server.url,
+        "CLAIMPAY_API_KEY": api_key,
+        "CLAIMPAY_TOKEN": mint_token(JWT_SECRET, "cli-user", 600),
+        "COLUMNS": "200",
+    }
+    argv = [sys.executable, "-m", "claimpay", *args]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=90, check=False)
+
+
+def accepted_job(result: subprocess.CompletedProcess[str]) -> str:
+    match = JOB_ACCEPTED.search(result.stdout)
+    assert match, f"stdout: {result.stdout}\nstderr: {result.stderr}"
+    return match.group(1)
+
+
+def summary_counts(stdout: str) -> dict[str, int]:
+    """The summary table's rows, e.g. {"created": 3, "updated": 0, "failed": 1, ...}."""
+    counts = re.findall(r"│\s*(created|updated|failed|not processed|total)\s*│\s*(\d+)\s*│", stdout)
+    return {name: int(value) for name, value in counts}
+
+
+def stored(engine: Engine, keys: list[int]) -> dict[int, dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT * FROM claim_prompt_pay WHERE claim_prompt_pay_key = ANY(:keys)"),
+            {"keys": keys},
+        ).mappings()
+        return {row["claim_prompt_pay_key"]: dict(row) for row in rows}
+
+
+def job_count(server: ApiServer) -> int:
+    redis = Redis.from_url(server.env["CLAIMPAY_REDIS_URL"])
+    prefix = server.env["CLAIMPAY_KEY_PREFIX"]
+    pattern = re.compile(rf"{re.escape(prefix)}:job:[0-9a-f]{{32}}")
+    count = sum(
+        1 for key in redis.scan_iter(match=f"{prefix}:job:*") if pattern.fullmatch(key.decode())
+    )
+    redis.close()
+    return count
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, HEADER)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_submit_json_array_waits_and_summarizes_created_and_failed_rows(
+    api: ApiServer, pg_engine: Engine, tmp_path: Path
+) -> None:
+    rows: list[dict[str, Any]] = make_rows(40, first_key=70_001)
+    rows += [make_row(70_041, prompt_Pay_Duration_Type="W"), make_row(70_042, tax_ID="9" * 40)]
+    rows.append(make_row(70_043, prompt_Pay_Duration_Type="W"))
+    path = tmp_path / "batch.json"
+    path.write_text(json.dumps(rows, indent=1))
+
+    result = claimpay(api, "submit", str(path), "--database", "acme", "--wait")
+
+    assert result.returncode == 3, result.stderr  # completed, some rows failed
+    accepted_job(result)
+    assert summary_counts(result.stdout) == {"created": 40, "updated": 0, "failed": 3, "total": 43}
+    assert "Top errors" in result.stdout
+    assert re.search(
+        r"│\s*2\s*│\s*400\s*│\s*prompt_Pay_Duration_Type: Input should be", result.stdout
+    )
+    assert "tax_ID: String should have at most 32 characters" in result.stdout
+    assert sorted(stored(pg_engine, list(range(70_001, 70_044)))) == list(range(70_001, 70_041))
+
+
+def test_submit_ndjson_with_a_chunk_size_applies_every_row(
+    api: ApiServer, pg_engine: Engine, tmp_path: Path
+) -> None:
+    rows = make_rows(30, first_key=71_001)
+    path = tmp_path / "batch.ndjson"
+    path.write_text("".join(json.dumps(row) + "\n\n" for row in rows))
+
+    result = claimpay(api, "submit", str(path), "-d", "acme", "--wait", "--chunk-size", "7")
+
+    assert result.returncode == 0, result.stderr
+    assert summary_counts(result.stdout) == {"created": 30, "updated": 0, "failed": 0, "total": 30}
+    table = stored(pg_engine, [row["claimPromptPay_Key"] for row in rows])
+    assert [table[row["claimPromptPay_Key"]]["plan_id"] for row in rows] == [
+        row["plan_ID"] for row in rows
+    ]
+    assert {row["entry_user"] for row in table.values()} == {"cli-user"}
+
+
+def test_submit_csv_with_typed_cells_then_read_the_results_as_files(
+    api: ApiServer, pg_engine: Engine, tmp_path: Path
+) -> None:
+    rows = [
+        {**make_row(72_001), "entry_Date": "2024-03-01T08:00:00Z"},
+        {**make_row(72_002, group_ID="", division_ID="", tax_ID=""), "entry_Date": ""},
+        {**make_row(72_003, prompt_Pay_Duration_Type="W"), "entry_Date": ""},
+        {**make_row(72_001, prompt_Pay_Duration=45), "entry_Date": ""},
+    ]
+    path = tmp_path / "batch.csv"
+    write_csv(path, rows)
+
+    submitted = claimpay(api, "submit", str(path), "--database", "acme", "--wait")
+
+    assert submitted.returncode == 3, submitted.stderr
+    job_id = accepted_job(submitted)
+    assert summary_counts(submitted.stdout) == {"created": 2, "updated": 1, "failed": 1, "total": 4}
+    table = stored(pg_engine, [72_001, 72_002, 72_003])
+    assert sorted(table) == [72_001, 72_002]
+    assert table[72_001]["prompt_pay_duration"] == 45
+    assert str(table[72_001]["entry_date"]).startswith("2024-03-01 08:00:00")
+    assert (table[72_002]["group_id"], table[72_002]["tax_id"]) == (None, None)
+
+    out_csv = tmp_path / "out.csv"
+    written = claimpay(api, "results", job_id, "-o", str(out_csv))
+    assert written.returncode == 0, written.stderr
+    with out_csv.open(newline="") as handle:
+        lines = list(csv.reader(handle))
+    assert lines[0] == ["id", "status", "body"]
+    assert [line[:2] for line in lines[1:]] == [
+        ["72001", "201"],
+        ["72002", "201"],
+        ["72003", "400"],
+        ["72001", "200"],
+    ]
+    assert lines[3][2].startswith("prompt_Pay_Duration_Type: Input should be")
+
+    out_json = tmp_path / "failed.json"
+    failed = claimpay(api, "results", job_id, "--failed", "-o", str(out_json))
+    assert failed.returncode == 0, failed.stderr
+    envelope = json.loads(out_json.read_text())
+    assert envelope["error"] is None
+    assert envelope["debug"] == {"activityID": job_id}
+    assert [(item["id"], item["status"]) for item in envelope["data"]] == [
+        ([{"key": "claimPromptPay_Key", "value": 72_003}], 400)
+    ]
+
+    failed_csv = claimpay(api, "results", job_id, "--failed", "--format", "csv")
+    assert failed_csv.stdout.splitlines()[1].startswith("72003,400,")
+
+    status = claimpay(api, "status", job_id)
+    assert status.returncode == 0, status.stderr
+    assert re.search(r"State\s+completed", status.stdout)
+    assert re.search(r"Updated\s+1", status.stdout)
+
+
+def test_a_malformed_csv_line_is_named_and_nothing_is_submitted(
+    api: ApiServer, pg_engine: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "batch.csv"
+    write_csv(path, [make_row(73_001), make_row(73_002), make_row(73_003)])
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("73004,GRP1,DIV1,PPO,thirty,D,123456789,\n")
+    jobs_before = job_count(api)
+
+    result = claimpay(api, "submit", str(path), "--database", "acme", "--wait")
+
+    assert result.returncode == 2
+    assert "line 5: column prompt_Pay_Duration: 'thirty' is not an integer" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert job_count(api) == jobs_before
+    assert stored(pg_engine, [73_001, 73_002, 73_003, 73_004]) == {}
+
+
+def test_a_wrong_api_key_shows_the_problem_detail(api: ApiServer, tmp_path: Path) -> None:
+    path = tmp_path / "batch.json"
+    path.write_text(json.dumps([make_row(74_001)]))
+
+    result = claimpay(api, "submit", str(path), "-d", "acme", api_key="not-a-key")
+
+    assert result.returncode == 1
+    assert "Error 401 Unauthorized" in result.stderr
+    assert "x-api-key" in result.stderr  # the problem's detail
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unreachable_api_is_one_line_with_a_hint(tmp_path: Path) -> None:
+    nowhere = ApiServer(f"http://127.0.0.1:{free_port()}", {})
+    result = claimpay(nowhere, "status", "0" * 32)
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "connection refused" in result.stderr
+    assert "claimpay api" in result.stderr
+
+
+def test_cancel_a_queued_job_then_a_completed_one(
+    idle_api: ApiServer, api: ApiServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "batch.json"
+    path.write_text(json.dumps(make_rows(5, first_key=75_001)))
+    queued = accepted_job(claimpay(idle_api, "submit", str(path), "-d", "demo"))
+
+    pending = claimpay(idle_api, "results", queued)
+    assert pending.returncode == 1
+    assert f"job {queued} is queued (0/5 rows processed)" in pending.stderr
+
+    cancelling = claimpay(idle_api, "cancel", queued)
+    assert cancelling.returncode == 0, cancelling.stderr
+    assert f"Job {queued} is cancelling" in cancelling.stdout
+
+    done = claimpay(api, "submit", str(path), "-d", "demo", "--wait")
+    assert done.returncode == 0, done.stderr
+    refused = claimpay(api, "cancel", accepted_job(done))
+    assert refused.returncode == 1
+    assert "Error 409 Conflict: The job has already completed." in refused.stderr
+
+
+def test_retry_reports_the_api_answer(api: ApiServer) -> None:
+    result = claimpay(api, "retry", "f" * 32)
+    assert result.returncode == 1
+    assert "Error 404" in result.stderr
+    assert "Traceback" not in result.stderr
