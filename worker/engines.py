@@ -1,4 +1,7 @@
-"""SQLAlchemy engines: one per database per worker process, created after fork."""
+"""SQLAlchemy engines: one per database per worker process, created after fork.
+
+`hide_parameters`: an error never quotes row values (its text may reach a log or a result).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,9 @@ from sqlalchemy.engine import make_url
 
 from worker.errors import UnknownDatabase
 
+CONNECT_TIMEOUT_S = 10
+"""A PostgreSQL connect that hangs must not hold a worker slot for long."""
+
 
 def make_engine(url: str, statement_timeout_s: int = 300) -> Engine:
     """An engine tuned for chunked upserts on SQLite (WAL, busy timeout) or PostgreSQL."""
@@ -20,13 +26,16 @@ def make_engine(url: str, statement_timeout_s: int = 300) -> Engine:
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql":
         connect_args["options"] = f"-c statement_timeout={statement_timeout_s * 1000}"
-    return create_engine(url, pool_pre_ping=True, pool_size=2, connect_args=connect_args)
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=2, connect_args=connect_args, hide_parameters=True
+    )
 
 
 def _sqlite_engine(url: str, database: str | None, busy_timeout_s: int) -> Engine:
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": busy_timeout_s})
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_s}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
