@@ -45,7 +45,7 @@ RUN chown claimpay:claimpay /app
 
 USER 10001:10001
 
-EXPOSE 8000 5555
+EXPOSE 8000 5555 9808
 
 ENTRYPOINT ["claimpay"]
 CMD ["api", "--host", "0.0.0.0", "--port", "8000"]

@@ -10,11 +10,13 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from kombu.entity import Exchange, Queue
 
 from claimpay.connections import make_job_store
-from claimpay.messaging import CeleryEnqueuer, make_celery
+from claimpay.messaging import CeleryEnqueuer, make_celery, worker_queues
 from claimpay.settings import Settings, get_settings
 from worker.context import ContextHolder
+from worker.observability import install_observability
 from worker.recovery import Sweeper
 from worker.tasks import register_tasks
 
@@ -25,6 +27,9 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
     A worker started from it also runs the recovery sweep (see `worker.recovery`)."""
     settings = settings or get_settings()
     app = make_celery(settings, main="claimpay.worker")
+    # A worker started without --queues consumes the main queue and the fast one.
+    app.conf.task_queues = [_queue(name) for name in worker_queues(settings)]
+    install_observability(app, settings)
     contexts = ContextHolder(settings)
     register_tasks(app, settings, contexts)
     sweepers: list[Sweeper] = []
@@ -40,7 +45,7 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
             store,
             CeleryEnqueuer(app, settings.queue),
             settings,
-            lambda: int(store.redis.llen(settings.queue)),
+            lambda: sum(int(store.redis.llen(q)) for q in worker_queues(settings)),
         )
         sweeper.start()
         sweepers.append(sweeper)
@@ -53,6 +58,11 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
     worker_ready.connect(_start_sweeper, weak=False)
     worker_shutdown.connect(_stop_sweeper, weak=False)
     return app
+
+
+def _queue(name: str) -> Queue:
+    """A queue declared as Celery declares a missing one (a direct exchange of its name)."""
+    return Queue(name, Exchange(name), routing_key=name)  # type: ignore[no-untyped-call]
 
 
 _app: Celery | None = None

@@ -45,7 +45,7 @@ def sweep(
             chunks |= states.unfinished - states.leased
         if chunks:
             ordered = sorted(chunks)
-            enqueuer.enqueue_chunks(job_id, ordered, [None] * len(ordered))
+            enqueuer.enqueue_chunks(job_id, ordered, [None] * len(ordered), queue=meta.queue)
             store.note_requeued(job_id, ordered)
             requeued[job_id] = ordered
             log.warning("job %s: queued %d chunk(s) again: %s", job_id, len(ordered), ordered)

@@ -1,8 +1,14 @@
-"""Health probes."""
+"""Health probes: liveness (the process answers) and readiness (its dependencies do)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from claimpay.envelope import envelope
+from producer.problems import PROBLEM_BASE, request_activity_id
+from producer.readiness import Readiness
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -10,3 +16,34 @@ router = APIRouter(prefix="/health", tags=["health"])
 @router.get("/live", summary="The API process is up")
 def live() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@router.get(
+    "/ready",
+    summary="Redis and every configured database answer, with the expected schema",
+    responses={
+        200: {"description": "Ready: every check passed."},
+        503: {"description": "Not ready: the problem's detail names each failed check."},
+    },
+)
+def ready(request: Request) -> Response:
+    readiness: Readiness = request.app.state.readiness
+    results = readiness.check()
+    data = {
+        "status": "ready" if all(r.ok for r in results) else "not-ready",
+        "checks": {r.name: r.public() for r in results},
+    }
+    failed = [r for r in results if not r.ok]
+    error = None
+    if failed:
+        error = {
+            "type": PROBLEM_BASE + "not-ready",
+            "title": "Service Unavailable",
+            "status": 503,
+            "detail": "; ".join(f"{r.name}: {r.detail}" for r in failed),
+            "instance": request.url.path,
+        }
+    body = envelope(data, request_activity_id(), error=error)
+    return Response(
+        orjson.dumps(body), status_code=503 if failed else 200, media_type="application/json"
+    )

@@ -107,6 +107,7 @@ def test_dev_stack_serves_a_batch_and_stops_cleanly(
     assert [item["status"] for item in results.json()["data"]] == [201, 201, 200, 400]
     assert httpx.get(f"http://127.0.0.1:{flower_port}/", timeout=10).status_code in (200, 302)
     assert (Path(log.parent) / "var" / "demo.db").exists()
+    assert_operations_are_where_the_banner_says(banner, base)
 
     started = descendants(process.pid)
     assert len(started) >= 4  # redis, api, worker (+ its pool), flower
@@ -116,3 +117,21 @@ def test_dev_stack_serves_a_batch_and_stops_cleanly(
     assert [pid for pid in started if alive(pid)] == []
     assert not port_open("127.0.0.1", api_port)
     assert not port_open("127.0.0.1", flower_port)
+
+
+def assert_operations_are_where_the_banner_says(banner: str, base: str) -> None:
+    """The banner names /docs, /metrics (API and worker), readiness and Flower; all answer,
+    and the dev stack logs for people, not as JSON."""
+    assert f"{base}/docs" in banner
+    assert f"{base}/metrics" in banner
+    assert f"{base}/health/ready" in banner
+    worker_metrics = re.search(r"worker: (http://127\.0\.0\.1:\d+/metrics)", banner)
+    assert worker_metrics, banner
+    assert httpx.get(f"{base}/health/ready", timeout=10).status_code == 200
+    api_metrics = httpx.get(f"{base}/metrics", timeout=10).text
+    assert 'claimpay_jobs_finished_total{state="completed"} 1.0' in api_metrics
+    deadline = time.monotonic() + 30
+    while "claimpay_worker_rows_total" not in httpx.get(worker_metrics[1], timeout=10).text:
+        assert time.monotonic() < deadline, "the worker's metrics never showed its rows"
+        time.sleep(0.2)
+    assert not re.search(r'^\{"ts":', banner, re.MULTILINE), "claimpay dev logs text"

@@ -21,7 +21,9 @@ import yaml
 from typer.core import TyperGroup
 
 import claimpay.cli
+from claimpay.flowerconf import flower_environment
 from claimpay.settings import Settings
+from producer.routes import health
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -30,10 +32,11 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 (containers must listen beyond loopback)
 APP_SERVICES = ("migrate", "api", "worker", "flower")
-SECRETS = ("CLAIMPAY_API_KEYS", "CLAIMPAY_JWT_SECRET")
+SECRETS = ("CLAIMPAY_API_KEYS", "CLAIMPAY_JWT_SECRET", "CLAIMPAY_FLOWER_BASIC_AUTH")
 HOST_ENV = {
-    "CLAIMPAY_API_KEYS": json.dumps({"compose-test-key": ["demo"]}),
+    "CLAIMPAY_API_KEYS": json.dumps({"compose-test-key-0123456789": ["demo"]}),
     "CLAIMPAY_JWT_SECRET": "compose-test-secret-" + "x" * 32,
+    "CLAIMPAY_FLOWER_BASIC_AUTH": "ops:compose-test-password",
 }
 
 _VARIABLE = re.compile(
@@ -222,7 +225,9 @@ def test_api_healthcheck_probes_the_liveness_route_on_its_port(
     api = services["api"]
     _, args = resolve_cli(service_argv(api))
     probe = " ".join(api["healthcheck"]["test"])
-    assert f"127.0.0.1:{option_value(args, '--port')}/health/live" in probe
+    assert f"127.0.0.1:{option_value(args, '--port')}/health/ready" in probe
+    paths = {getattr(route, "path", "") for route in health.router.routes}
+    assert "/health/ready" in paths
 
 
 def test_every_claimpay_variable_is_a_settings_field(services: dict[str, dict[str, Any]]) -> None:
@@ -295,10 +300,16 @@ def test_flower_requires_basic_auth_from_the_environment(
     services: dict[str, dict[str, Any]],
 ) -> None:
     flower = services["flower"]["environment"]
-    assert ":" in flower["FLOWER_BASIC_AUTH"]
-    assert "FLOWER_UNAUTHENTICATED_API" not in flower
-    overridden = interpolate(raw_compose(), {**HOST_ENV, "FLOWER_BASIC_AUTH": "ops:s3cret"})
-    assert overridden["services"]["flower"]["environment"]["FLOWER_BASIC_AUTH"] == "ops:s3cret"
+    assert flower["CLAIMPAY_FLOWER_BASIC_AUTH"] == HOST_ENV["CLAIMPAY_FLOWER_BASIC_AUTH"]
+    assert flower["CLAIMPAY_ENV"] == "prod", "prod: claimpay flower refuses to run without auth"
+    assert not {key for key in flower if key.startswith("FLOWER_")}, "auth comes from settings"
+    _, args = resolve_cli(service_argv(services["flower"]))
+    settings = Settings.model_validate(
+        {"flower_basic_auth": flower["CLAIMPAY_FLOWER_BASIC_AUTH"]}
+    ).model_copy(update={"env": "prod"})
+    assert flower_environment(settings, option_value(args, "--address")) == {
+        "FLOWER_BASIC_AUTH": HOST_ENV["CLAIMPAY_FLOWER_BASIC_AUTH"]
+    }
 
 
 def test_redis_and_postgres_have_healthchecks(services: dict[str, dict[str, Any]]) -> None:

@@ -21,7 +21,12 @@ class Recorder:
     sent: list[tuple[str, int]] = field(default_factory=list)
 
     def enqueue_chunks(
-        self, job_id: str, chunk_nos: Sequence[int], rows: Sequence[int | None]
+        self,
+        job_id: str,
+        chunk_nos: Sequence[int],
+        rows: Sequence[int | None],
+        *,
+        queue: str | None = None,
     ) -> None:
         self.sent.extend((job_id, chunk_no) for chunk_no in chunk_nos)
 

@@ -1,0 +1,141 @@
+"""Readiness: may this API instance take traffic? Redis answers, and every configured
+database answers and carries the schema revision this code expects.
+
+Checks run in parallel, each bounded by `readiness_timeout_s`; a failing check says what
+failed with the exception's type, never its message (which may carry a host or a value).
+The expected revision comes from the contracts (`claimpay.schema`): the producer reads the
+Alembic version table with plain SQLAlchemy, it does not import the worker's migrations.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from sqlalchemy import Engine, column, create_engine, select, table
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from claimpay.schema import SCHEMA_REVISION, VERSION_TABLE
+from claimpay.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One dependency's answer."""
+
+    name: str
+    ok: bool
+    detail: str
+
+    def public(self) -> dict[str, Any]:
+        return {"ok": self.ok, "detail": self.detail}
+
+
+def probe_redis(url: str, timeout_s: float) -> Redis:
+    """A Redis client for probes: short timeouts, no retries, connects on first use."""
+    return Redis.from_url(
+        url,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
+class Readiness:
+    """Runs the readiness checks; engines are built on first use and kept."""
+
+    def __init__(self, settings: Settings, ping_redis: Callable[[], object]) -> None:
+        self._databases = dict(settings.databases)
+        self._timeout_s = settings.readiness_timeout_s
+        self._ping_redis = ping_redis
+        self._engines: dict[str, Engine] = {}
+        self._lock = threading.Lock()
+
+    def check(self) -> list[CheckResult]:
+        """Every check's result, Redis first, then the databases by name."""
+        checks: dict[str, Callable[[], str]] = {"redis": self._redis}
+        for name in sorted(self._databases):
+            checks[f"database:{name}"] = partial(self._database, name)
+        pool = ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="readiness")
+        try:
+            futures = {name: pool.submit(run) for name, run in checks.items()}
+            return [self._outcome(name, future) for name, future in futures.items()]
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _outcome(self, name: str, future: Any) -> CheckResult:
+        try:
+            return CheckResult(name, True, future.result(timeout=self._timeout_s + 1))
+        except FutureTimeout:
+            return CheckResult(name, False, f"no answer within {self._timeout_s:g}s")
+        except NotReady as exc:
+            return CheckResult(name, False, str(exc))
+        except Exception as exc:
+            return CheckResult(name, False, f"unreachable ({type(exc).__name__})")
+
+    def _redis(self) -> str:
+        self._ping_redis()
+        return "reachable"
+
+    def _database(self, name: str) -> str:
+        with self._engine(name).connect() as conn:
+            try:
+                found = conn.execute(select(_VERSIONS.c.version_num)).scalars()
+                revisions = sorted(str(revision) for revision in found)
+            except Exception as exc:
+                raise NotReady(f"not migrated (no {VERSION_TABLE} table)") from exc
+        if revisions != [SCHEMA_REVISION]:
+            at = ", ".join(revisions) or "no revision"
+            raise NotReady(f"schema at {at}, expected {SCHEMA_REVISION}: run `claimpay db upgrade`")
+        return f"reachable, schema {SCHEMA_REVISION}"
+
+    def _engine(self, name: str) -> Engine:
+        with self._lock:
+            engine = self._engines.get(name)
+            if engine is None:
+                engine = self._engines[name] = _probe_engine(self._databases[name], self._timeout_s)
+            return engine
+
+    def dispose(self) -> None:
+        with self._lock:
+            for engine in self._engines.values():
+                engine.dispose()
+            self._engines.clear()
+
+
+_VERSIONS = table(VERSION_TABLE, column("version_num"))
+
+
+class NotReady(Exception):
+    """Raised by a check that reached its dependency and found it unfit."""
+
+
+def _probe_engine(url: str, timeout_s: float) -> Engine:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        database = parsed.database or ""
+        on_disk = database and database != ":memory:" and not database.startswith("file:")
+        if on_disk and not Path(database).is_file():
+            raise NotReady("database file missing: run `claimpay db upgrade`")
+        return create_engine(url, poolclass=NullPool, connect_args={"timeout": timeout_s})
+    connect_args: dict[str, Any] = {}
+    if backend == "postgresql":
+        seconds = max(2, round(timeout_s))
+        connect_args = {
+            "connect_timeout": seconds,
+            "options": f"-c statement_timeout={int(timeout_s * 1000)}",
+        }
+    return create_engine(
+        url, pool_size=1, max_overflow=1, pool_pre_ping=True, connect_args=connect_args
+    )
