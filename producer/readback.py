@@ -1,0 +1,93 @@
+"""Read back what the batches wrote: rows of an entity's table, by key or paged.
+
+The only place the producer touches SQL, read-only: tables are reflected (the producer
+does not import the worker's models) and mapped back to the seed's JSON names.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, Table, create_engine, func, select
+from sqlalchemy.engine import make_url
+
+from claimpay.entities import EntitySpec
+from producer.problems import Problem
+
+
+class ReadBack:
+    """Read-only engines and reflected tables, built on first use per database."""
+
+    def __init__(self, urls: dict[str, str]) -> None:
+        self._urls = urls
+        self._engines: dict[str, Engine] = {}
+        self._tables: dict[tuple[str, str], Table] = {}
+        self._lock = threading.Lock()
+
+    def table(self, database: str, spec: EntitySpec) -> tuple[Engine, Table]:
+        with self._lock:
+            engine = self._engines.get(database)
+            if engine is None:
+                url = self._urls[database]
+                options: dict[str, Any] = {"pool_pre_ping": True}
+                if make_url(url).get_backend_name() == "sqlite":
+                    options = {}
+                engine = self._engines[database] = create_engine(url, **options)
+            table = self._tables.get((database, spec.table))
+            if table is None:
+                table = Table(spec.table, MetaData(), autoload_with=engine)
+                self._tables[(database, spec.table)] = table
+        return engine, table
+
+    def dispose(self) -> None:
+        for engine in self._engines.values():
+            engine.dispose()
+
+
+def json_names(spec: EntitySpec) -> dict[str, str]:
+    """Column name -> the seed's JSON name."""
+    return {attr: field.alias or attr for attr, field in spec.row_model.model_fields.items()}
+
+
+def get_row(
+    readback: ReadBack, database: str, spec: EntitySpec, key: int | str
+) -> dict[str, Any] | None:
+    engine, table = readback.table(database, spec)
+    with engine.connect() as conn:
+        row = conn.execute(select(table).where(table.c[spec.key_column] == key)).mappings().first()
+    return None if row is None else _as_json(spec, dict(row))
+
+
+def list_rows(
+    readback: ReadBack, database: str, spec: EntitySpec, page: int, size: int, sort_by: str | None
+) -> tuple[int, list[dict[str, Any]]]:
+    """`(total count, rows of the page)`, sorted as `sort_by` says (`Field:asc,Other:desc`)."""
+    engine, table = readback.table(database, spec)
+    order = _order(spec, table, sort_by)
+    query = select(table).order_by(*order).offset((page - 1) * size).limit(size)
+    with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(table)).scalar_one()
+        rows = [_as_json(spec, dict(row)) for row in conn.execute(query).mappings()]
+    return total, rows
+
+
+def _order(spec: EntitySpec, table: Table, sort_by: str | None) -> list[Any]:
+    columns = {json: column for column, json in json_names(spec).items()}
+    order: list[Any] = []
+    for part in (sort_by or "").split(","):
+        name, _, direction = part.strip().partition(":")
+        if not name:
+            continue
+        if name not in columns or direction.lower() not in ("", "asc", "desc"):
+            raise Problem(
+                400, "invalid-sort", "Bad Request", f"sortBy: cannot sort by {part.strip()!r}."
+            )
+        column = table.c[columns[name]]
+        order.append(column.desc() if direction.lower() == "desc" else column.asc())
+    order.append(table.c[spec.key_column].asc())
+    return order
+
+
+def _as_json(spec: EntitySpec, row: dict[str, Any]) -> dict[str, Any]:
+    return {json: row.get(column) for column, json in json_names(spec).items()}

@@ -1,0 +1,134 @@
+"""Reading a job's results: filtered by status, paged, as the 207 envelope, CSV or NDJSON,
+streamed a chunk at a time whatever the job's size."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+from fastapi.responses import StreamingResponse
+
+from claimpay.entities import get_entity
+from claimpay.envelope import expand, stream_envelope
+from claimpay.jobs import JobMeta
+from claimpay.jobstore import JobStore
+from producer.problems import Problem
+
+CSV = "text/csv"
+NDJSON = "application/x-ndjson"
+JSON = "application/json"
+
+StatusFilter = Callable[[int], bool]
+
+
+def parse_status_filter(text: str | None) -> StatusFilter | None:
+    """`failed` (not 2xx), `succeeded` (2xx), or codes and classes: `503,409` or `5xx`."""
+    if not text:
+        return None
+    if text == "failed":
+        return lambda status: not 200 <= status < 300
+    if text == "succeeded":
+        return lambda status: 200 <= status < 300
+    codes: set[int] = set()
+    for part in text.split(","):
+        part = part.strip().lower()
+        if len(part) == 3 and part.endswith("xx") and part[0] in "12345":
+            codes.update(range(int(part[0]) * 100, int(part[0]) * 100 + 100))
+        elif part.isdigit() and 100 <= int(part) <= 599:
+            codes.add(int(part))
+        else:
+            raise Problem(
+                400,
+                "invalid-status-filter",
+                "Bad Request",
+                "status: use failed, succeeded, or HTTP codes and classes such as 503,4xx.",
+            )
+    return codes.__contains__
+
+
+def media_type(accept: str | None) -> str:
+    """The results format the client asked for: CSV, NDJSON or the JSON envelope."""
+    accept = (accept or "").lower()
+    if CSV in accept:
+        return CSV
+    if NDJSON in accept:
+        return NDJSON
+    return JSON
+
+
+def results_response(
+    store: JobStore,
+    meta: JobMeta,
+    *,
+    media: str = JSON,
+    keep: StatusFilter | None = None,
+    page: tuple[int, int] | None = None,
+) -> StreamingResponse:
+    """The job's results; `page` is `(number, size)` and adds the `x-pagination` header."""
+    headers: dict[str, str] = {}
+    start, stop = 0, None
+    if page is not None:
+        number, size = page
+        start, stop = (number - 1) * size, number * size
+        count = meta.total if keep is None else sum(1 for _ in _items(store, meta, keep))
+        headers["x-pagination"] = orjson.dumps(
+            {
+                "TotalCount": count,
+                "TotalPages": math.ceil(count / size),
+                "CurrentPage": number,
+                "PageSize": size,
+            }
+        ).decode()
+    items = _items(store, meta, keep, start, stop)
+    if media == CSV:
+        return StreamingResponse(_csv(items), 200, headers, media_type=CSV)
+    if media == NDJSON:
+        return StreamingResponse(_ndjson(items), 200, headers, media_type=NDJSON)
+    return StreamingResponse(stream_envelope(items, meta.job_id), 207, headers, media_type=JSON)
+
+
+def _items(
+    store: JobStore,
+    meta: JobMeta,
+    keep: StatusFilter | None,
+    start: int = 0,
+    stop: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    spec = get_entity(meta.entity)
+    history = store.history(meta.job_id) if meta.round else {}
+    if keep is None:
+        outcomes: Iterator[Any] = store.iter_outcomes(meta, start, stop)
+    else:
+        wanted = (item for item in store.iter_outcomes(meta) if keep(item[1]))
+        outcomes = itertools.islice(wanted, start, stop)
+    for item in outcomes:
+        yield expand(spec, item, history.get(item[0]))
+
+
+def _csv(items: Iterator[dict[str, Any]], batch: int = 2000) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["id", "status", "body"])
+    for n, item in enumerate(items, 1):
+        writer.writerow([item["id"][0]["value"], item["status"], item["body"]])
+        if n % batch == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+def _ndjson(items: Iterator[dict[str, Any]], batch: int = 2000) -> Iterator[bytes]:
+    block: list[bytes] = []
+    for item in items:
+        block.append(orjson.dumps(item))
+        if len(block) >= batch:
+            yield b"\n".join(block) + b"\n"
+            block = []
+    if block:
+        yield b"\n".join(block) + b"\n"

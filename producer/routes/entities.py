@@ -1,0 +1,72 @@
+"""`GET /<entity>` (paged) and `GET /<entity>/{key}`: read back rows, as the seed API does."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+import anyio.to_thread
+import orjson
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from claimpay.entities import EntitySpec
+from claimpay.envelope import envelope
+from producer.auth import authorize_database
+from producer.deps import CallerDep, DatabaseHeader, ServicesDep
+from producer.problems import Problem, new_activity_id
+from producer.readback import ReadBack, get_row, list_rows
+
+MAX_PAGE_SIZE = 1_000
+
+
+def entity_router(spec: EntitySpec, readback: ReadBack) -> APIRouter:
+    """The read routes of one entity."""
+    router = APIRouter(tags=[spec.name])
+    name = spec.row_model.__name__.removesuffix("In")
+
+    @router.get(f"/{spec.name}", summary=f"List {name}, paged and sorted")
+    async def list_entity(
+        services: ServicesDep,
+        caller: CallerDep,
+        vbasoftware_database: DatabaseHeader = None,
+        page: Annotated[int, Query(ge=1, le=2**31 - 1)] = 1,
+        page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = 100,
+        sort_by: Annotated[str | None, Query(alias="sortBy", max_length=500)] = None,
+    ) -> Response:
+        database = authorize_database(services.settings, caller, vbasoftware_database)
+        total, rows = await anyio.to_thread.run_sync(
+            list_rows, readback, database, spec, page, page_size, sort_by
+        )
+        pagination = {
+            "TotalCount": total,
+            "TotalPages": math.ceil(total / page_size),
+            "CurrentPage": page,
+            "PageSize": page_size,
+        }
+        return _json(rows, 200, {"x-pagination": orjson.dumps(pagination).decode()})
+
+    async def get_entity(
+        key: int | str,
+        services: ServicesDep,
+        caller: CallerDep,
+        vbasoftware_database: DatabaseHeader = None,
+    ) -> Response:
+        database = authorize_database(services.settings, caller, vbasoftware_database)
+        row = None
+        if not isinstance(key, int) or -(2**63) <= key < 2**63:  # beyond: no row, SQL overflows
+            row = await anyio.to_thread.run_sync(get_row, readback, database, spec, key)
+        if row is None:
+            raise Problem(404, "not-found", "Not Found", f"No {name} with that key.")
+        return _json(row, 200)
+
+    get_entity.__annotations__["key"] = spec.key_type
+    router.add_api_route(
+        f"/{spec.name}/{{key}}", get_entity, methods=["GET"], summary=f"Get one {name}"
+    )
+    return router
+
+
+def _json(data: object, status: int, headers: dict[str, str] | None = None) -> Response:
+    body = orjson.dumps(envelope(data, new_activity_id()), option=orjson.OPT_NAIVE_UTC)
+    return Response(body, status, headers, media_type="application/json")

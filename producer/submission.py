@@ -1,0 +1,110 @@
+"""Storing a batch: begin the job, stream its rows into the job store, seal and queue it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from functools import partial
+from urllib.parse import urlsplit
+
+import anyio.to_thread
+
+from claimpay.entities import EntitySpec
+from claimpay.jobs import JobMeta
+from claimpay.logs import bind
+from claimpay.messaging import queue_for
+from claimpay.settings import Settings
+from producer.deps import Services
+from producer.intake import ChunkPlanner, MalformedBody, receive_array
+from producer.limits import IntakeLimits
+from producer.problems import Problem
+
+log = logging.getLogger("claimpay.producer")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOptions:
+    """What the caller asked of this batch besides its rows."""
+
+    chunk_size: int
+    dry_run: bool = False
+    callback_url: str | None = None
+
+    @classmethod
+    def checked(
+        cls, settings: Settings, dry_run: bool, callback_url: str | None, chunk_size: int | None
+    ) -> BatchOptions:
+        """The options, or a 400 problem naming the one that cannot be honoured."""
+        if callback_url is not None:
+            parts = urlsplit(callback_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise Problem(
+                    400, "invalid-callback", "Bad Request", "callbackUrl must be an http(s) URL."
+                )
+            if settings.webhook_secret is None:
+                raise Problem(
+                    400,
+                    "callbacks-disabled",
+                    "Bad Request",
+                    "callbackUrl needs CLAIMPAY_WEBHOOK_SECRET on the server.",
+                )
+        return cls(chunk_size or settings.chunk_size, dry_run, callback_url)
+
+
+async def store_batch(
+    body: AsyncIterator[bytes],
+    services: Services,
+    spec: EntitySpec,
+    job_id: str,
+    database: str,
+    user: str,
+    options: BatchOptions,
+) -> JobMeta:
+    """Store the rows of `body` as job `job_id` and queue its chunks; 400 if malformed."""
+    bind(jobId=job_id, database=database)  # on the request's remaining log lines
+    store = services.store
+    planner = ChunkPlanner(options.chunk_size)
+    begin = partial(
+        store.begin,
+        job_id,
+        entity=spec.name,
+        database=database,
+        user=user,
+        chunk_size=planner.size,
+        dry_run=options.dry_run,
+        callback_url=options.callback_url,
+    )
+    await anyio.to_thread.run_sync(begin)
+    try:
+        total = await receive_array(
+            body,
+            spec,
+            planner,
+            partial(store.write_rows, job_id),
+            buffer_bytes=services.settings.intake_buffer_bytes,
+            limits=IntakeLimits.of(services.settings),
+        )
+        chunks = planner.chunks()
+        queue = queue_for(services.settings, total)
+        seal = partial(
+            store.seal, job_id, total=total, chunk_nos=[c for c, _ in chunks], queue=queue
+        )
+        meta = await anyio.to_thread.run_sync(seal)
+        if chunks:
+            enqueue = partial(
+                services.enqueuer.enqueue_chunks,
+                job_id,
+                [c for c, _ in chunks],
+                [n for _, n in chunks],
+                queue=queue,
+            )
+            await anyio.to_thread.run_sync(enqueue)
+    except MalformedBody as exc:
+        await anyio.to_thread.run_sync(store.discard, job_id, list(planner.rows_per_chunk))
+        raise Problem(400, "malformed-body", "Bad Request", str(exc), activity_id=job_id) from exc
+    except BaseException:
+        await anyio.to_thread.run_sync(store.discard, job_id, list(planner.rows_per_chunk))
+        raise
+    log.info("job %s accepted: %d rows for %s", job_id, total, database)
+    return meta
