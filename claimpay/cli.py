@@ -4,7 +4,6 @@ migrate databases; mint dev tokens."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from claimpay.client.commands import register_client_commands
 from claimpay.settings import Settings, get_settings
 
 cli = typer.Typer(
@@ -19,12 +19,13 @@ cli = typer.Typer(
 )
 db_cli = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
+register_client_commands(cli)
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
+def _logging(settings: Settings) -> None:
+    from claimpay.logs import configure_logging
 
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    configure_logging(settings.log_format, settings.log_level)
 
 
 @cli.command()
@@ -36,24 +37,38 @@ def api(
     """Run the HTTP API (the producer)."""
     import uvicorn
 
-    _logging()
-    uvicorn.run(
-        "producer.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-    )
+    from claimpay import multiproc
+    from claimpay.logs import logging_config
+
+    settings = get_settings()
+    _logging(settings)
+    # Every uvicorn worker process writes its metrics where any of them can merge them.
+    directory = multiproc.prepare("claimpay-api-metrics-")
+    try:
+        uvicorn.run(
+            "producer.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=logging_config(settings.log_format, settings.log_level),
+            access_log=False,
+        )
+    finally:
+        multiproc.cleanup(directory)
 
 
 @cli.command()
 def worker(
     concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    queues: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated queues to consume (default: the main and fast one)."),
+    ] = None,
 ) -> None:
     """Run a Celery worker that applies chunks (same as `celery -A worker.celery_app worker`)."""
+    from claimpay.messaging import worker_queues
     from worker.celery_app import create_celery_app
 
     settings = get_settings()
@@ -63,7 +78,7 @@ def worker(
             "worker",
             f"--concurrency={concurrency}",
             f"--loglevel={loglevel}",
-            f"--queues={settings.queue}",
+            f"--queues={queues or ','.join(worker_queues(settings))}",
             "--task-events",
             "--without-gossip",
             "--without-mingle",
@@ -76,14 +91,49 @@ def flower(
     address: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 5555,
 ) -> None:
-    """Run Flower, the live view of workers and tasks."""
+    """Run Flower, the live view of workers and tasks (basic auth: CLAIMPAY_FLOWER_BASIC_AUTH)."""
+    from claimpay.flowerconf import FlowerRefused, flower_environment, is_loopback
     from worker.celery_app import create_celery_app
 
-    if address in ("127.0.0.1", "localhost", "::1"):
-        # Bound to loopback only: let the local user read Flower's API without a password.
-        os.environ.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
-    app = create_celery_app(get_settings())
+    settings = get_settings()
+    try:
+        os.environ.update(flower_environment(settings, address))
+    except FlowerRefused as exc:
+        typer.echo(f"claimpay flower: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not settings.flower_basic_auth and not is_loopback(address):
+        typer.echo(f"claimpay flower: no CLAIMPAY_FLOWER_BASIC_AUTH; open on {address}", err=True)
+    app = create_celery_app(settings)
     app.start(["flower", f"--address={address}", f"--port={port}"])
+
+
+@cli.command("worker-health")
+def worker_health(
+    node: Annotated[
+        str | None, typer.Option(help="Worker node to ping (default: celery@<this host>).")
+    ] = None,
+    any_node: Annotated[
+        bool, typer.Option("--any", help="Succeed when any node consuming our queues answers.")
+    ] = False,
+    timeout_s: Annotated[float, typer.Option("--timeout-s", help="Wait for answers.")] = 5.0,
+) -> None:
+    """Liveness probe of Celery workers: exit 0 when the node answers, 1 when not."""
+    from claimpay.messaging import make_celery, worker_queues
+    from claimpay.workerhealth import local_node, nodes_consuming, ping_node
+
+    settings = get_settings()
+    app = make_celery(settings)
+    try:
+        if any_node:
+            found = nodes_consuming(app, worker_queues(settings), timeout_s)
+            alive, what = bool(found), ", ".join(found) or "no worker consumes our queues"
+        else:
+            target = node or local_node()
+            alive, what = ping_node(app, target, timeout_s), target
+    except Exception as exc:  # the broker is down: no worker can answer either
+        alive, what = False, f"broker unreachable ({type(exc).__name__})"
+    typer.echo(f"{'ok' if alive else 'no answer'}: {what}")
+    raise typer.Exit(0 if alive else 1)
 
 
 @db_cli.command("upgrade")
@@ -110,11 +160,28 @@ def token(
     user: Annotated[str, typer.Option(help="The token's subject (fills update_User).")],
     ttl_s: Annotated[int, typer.Option("--ttl-s", help="Validity in seconds.")] = 24 * 3600,
 ) -> None:
-    """Mint a bearer token signed with CLAIMPAY_JWT_SECRET."""
-    from claimpay.tokens import mint_token
+    """Mint a bearer token signed with CLAIMPAY_JWT_SECRET (or CLAIMPAY_JWT_PRIVATE_KEY)."""
+    from claimpay.tokens import TokenIssuer
 
-    settings = get_settings()
-    typer.echo(mint_token(settings.jwt_secret_value(), user, ttl_s, settings.jwt_algorithm))
+    typer.echo(TokenIssuer.from_settings(get_settings()).mint(user, ttl_s))
+
+
+@cli.command("hash-password")
+def hash_password(
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            confirmation_prompt=True,
+            hide_input=True,
+            help="The password (asked for when left out, so it stays out of the shell history).",
+        ),
+    ],
+) -> None:
+    """Print the Argon2id hash of a password, for a user in CLAIMPAY_USERS."""
+    from claimpay.passwords import hash_password as argon2_hash
+
+    typer.echo(argon2_hash(password))
 
 
 @cli.command()
@@ -126,12 +193,14 @@ def dev(
 ) -> None:
     """Run the whole local stack: embedded Redis, API, one worker, Flower. Ctrl-C stops all."""
     from claimpay import devstack
-    from claimpay.tokens import mint_token
+    from claimpay.tokens import TokenIssuer
     from worker.migrate import upgrade
 
     secrets = devstack.dev_secrets(var_dir)
     os.environ.setdefault("CLAIMPAY_API_KEYS", json.dumps({secrets["api_key"]: ["*"]}))
     os.environ.setdefault("CLAIMPAY_JWT_SECRET", secrets["jwt_secret"])
+    os.environ.setdefault("CLAIMPAY_LOG_FORMAT", "text")
+    os.environ.setdefault("CLAIMPAY_WORKER_METRICS_PORT", str(devstack.free_port()))
     group = devstack.ProcessGroup()
     try:
         with devstack.signals_raise_keyboard_interrupt():
@@ -157,7 +226,7 @@ def dev(
             )
             devstack.wait_for_port(api_port, 60, api_process)
             devstack.wait_for_port(flower_port, 60, flower_process)
-            bearer = mint_token(settings.jwt_secret_value(), "dev", 24 * 3600)
+            bearer = TokenIssuer.from_settings(settings).mint("dev", 24 * 3600)
             api_key = next(iter(settings.api_keys), secrets["api_key"])
             typer.echo(_banner(settings, api_port, flower_port, api_key, bearer))
             while (exited := group.first_exited()) is None:
@@ -191,15 +260,19 @@ def _banner(settings: Settings, api_port: int, flower_port: int, key: str, beare
     database = next(iter(sorted(settings.databases)))
     base = f"http://127.0.0.1:{api_port}"
     auth = f"-H 'x-api-key: {key}' -H 'Authorization: Bearer {bearer}'"
+    port = settings.worker_metrics_port
+    worker_metrics = f"http://127.0.0.1:{port}/metrics" if port else "off"
     rows = (
         '[{"claimPromptPay_Key": 1, "group_ID": "GRP001", "plan_ID": "PPO", '
         '"prompt_Pay_Duration": 30, "prompt_Pay_Duration_Type": "D", "tax_ID": "123456789"}]'
     )
     return f"""
 claimpay dev is running.
-  API     {base}   (docs: {base}/docs)
-  Flower  http://127.0.0.1:{flower_port}
-  Redis   {settings.redis_url}
+  API      {base}   (OpenAPI docs: {base}/docs)
+  Flower   http://127.0.0.1:{flower_port}   (workers, queues, tasks)
+  Metrics  {base}/metrics   (worker: {worker_metrics})
+  Health   {base}/health/ready
+  Redis    {settings.redis_url}
   Databases: {", ".join(sorted(settings.databases))}
 
 Submit a batch:
@@ -211,6 +284,9 @@ Submit a batch:
 Poll it and read the results (JOB_ID from the answer above):
   curl -sS {base}/jobs/JOB_ID {auth}
   curl -sS {base}/jobs/JOB_ID/results {auth}
+
+List your jobs, newest first:
+  curl -sS -i '{base}/jobs?page=1&pageSize=20' {auth}
 
 Press Ctrl-C to stop everything.
 """

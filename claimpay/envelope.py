@@ -30,14 +30,19 @@ def outcome(index: int, status: int, key: Any, body: str | None = None) -> Outco
     return (index, status, None if STANDARD_BODIES.get(status) == body else body, key)
 
 
-def expand(spec: EntitySpec, item: Outcome | list[Any]) -> dict[str, Any]:
-    """One `data[]` item of the envelope."""
+def expand(
+    spec: EntitySpec, item: Outcome | list[Any], attempts: list[Any] | None = None
+) -> dict[str, Any]:
+    """One `data[]` item of the envelope; a retried row also lists its earlier `attempts`."""
     _, status, body, key = item
-    return {
+    expanded: dict[str, Any] = {
         "id": [{"key": spec.key_field, "value": key}],
         "status": status,
         "body": body if body is not None else STANDARD_BODIES.get(status, "Error"),
     }
+    if attempts:
+        expanded["attempts"] = attempts
+    return expanded
 
 
 def envelope(data: Any, activity_id: str, error: Any = None) -> dict[str, Any]:
@@ -46,14 +51,14 @@ def envelope(data: Any, activity_id: str, error: Any = None) -> dict[str, Any]:
 
 
 def stream_envelope(
-    spec: EntitySpec, outcomes: Iterable[Outcome | list[Any]], activity_id: str, batch: int = 2000
+    items: Iterable[dict[str, Any]], activity_id: str, batch: int = 2000
 ) -> Iterator[bytes]:
-    """The 207 body as bytes, `batch` items at a time, without building it whole."""
+    """The 207 body as bytes from expanded items, `batch` at a time, never built whole."""
     yield b'{"data":['
     first = True
     block: list[dict[str, Any]] = []
-    for item in outcomes:
-        block.append(expand(spec, item))
+    for item in items:
+        block.append(item)
         if len(block) >= batch:
             yield (b"" if first else b",") + orjson.dumps(block)[1:-1]
             first, block = False, []

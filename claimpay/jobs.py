@@ -50,6 +50,8 @@ class JobMeta:
     """How many times the job was retried (`POST /jobs/{id}/retry`)."""
     callback_url: str | None = None
     """Where the job summary is POSTed when the job finishes."""
+    queue: str | None = None
+    """The Celery queue of the job's chunks (None: the default queue)."""
 
     @property
     def ledger_id(self) -> str:
@@ -79,6 +81,7 @@ class JobMeta:
             dry_run=raw.get("dryRun") == "1",
             round=int(raw.get("round", 0)),
             callback_url=raw.get("callbackUrl") or None,
+            queue=raw.get("queue") or None,
         )
 
     def public(self) -> dict[str, Any]:

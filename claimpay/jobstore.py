@@ -17,7 +17,7 @@ import orjson
 from redis import Redis
 from redis.typing import EncodableT, FieldT
 
-from claimpay import lua
+from claimpay import lua, stats
 from claimpay.clock import utc_now_iso
 from claimpay.envelope import CREATED, NOT_PROCESSED, UPDATED, Outcome
 from claimpay.jobs import JobMeta, JobState
@@ -96,9 +96,12 @@ class JobStore:
         }
         if callback_url:
             fields["callbackUrl"] = callback_url
+        index = self.store_keys.jobs_of(database)
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(keys.meta, mapping=fields)
         pipe.expire(keys.meta, self.ttl_s)
+        pipe.zadd(index, {job_id: time.time()})
+        pipe.expire(index, self.ttl_s)
         pipe.execute()
 
     def write_rows(
@@ -116,23 +119,32 @@ class JobStore:
             pipe.expire(keys.moved, self.ttl_s)
         pipe.execute()
 
-    def seal(self, job_id: str, *, total: int, chunk_nos: list[int]) -> JobMeta:
-        """Mark the job stored and `queued` (or `completed` if it has no rows)."""
+    def seal(
+        self, job_id: str, *, total: int, chunk_nos: list[int], queue: str | None = None
+    ) -> JobMeta:
+        """Mark the job stored and `queued` (or `completed` if it has no rows); `queue` is
+        the Celery queue its chunks go to (recovery queues them there again)."""
         keys = self.keys(job_id)
+        now = time.time()
         fields: dict[FieldT, EncodableT] = {
             "state": JobState.QUEUED.value,
             "total": total,
             "chunks": len(chunk_nos),
-            "progressTs": time.time(),
+            "progressTs": now,
+            "sealedTs": now,
         }
+        if queue:
+            fields["queue"] = queue
         if not chunk_nos:
             fields.update({"state": JobState.COMPLETED.value, "finishedAt": utc_now_iso()})
         pipe = self.redis.pipeline(transaction=True)
         if chunk_nos:
             pipe.sadd(keys.chunks, *chunk_nos)
             pipe.expire(keys.chunks, self.ttl_s)
-            pipe.zadd(self.store_keys.active, {job_id: time.time()})
+            pipe.zadd(self.store_keys.active, {job_id: now})
         pipe.hset(keys.meta, mapping=fields)
+        for field, amount in stats.submission_increments(total).items():
+            pipe.hincrby(self.store_keys.stats, field, amount)
         pipe.execute()
         meta = self.meta(job_id)
         assert meta is not None
@@ -179,16 +191,24 @@ class JobStore:
         """Keep the chunk leased while its retry waits, so recovery leaves it alone."""
         self.redis.set(self.keys(job_id).lease(chunk_no), RETRY_HOLDER, ex=max(1, int(ttl_s)))
 
-    def load_rows(self, job_id: str, chunk_no: int) -> list[tuple[int, Any]]:
-        """The chunk's `(input index, raw row)` pairs, in input order; an item that cannot
-        be decoded is left out (the reader reports its row as without a result)."""
+    def load_rows(
+        self, job_id: str, chunk_no: int, retry_round: bool = False
+    ) -> list[tuple[int, Any]]:
+        """The chunk's `(input index, raw row)` pairs, in input order (in a retry round,
+        only the rows it retries); an item that cannot be decoded is left out (the reader
+        reports its row as without a result)."""
+        keys = self.keys(job_id)
+        wanted: set[int] | None = None
+        if retry_round:
+            wanted = {int(i) for i in self.redis.smembers(keys.retry_rows(chunk_no))}
         rows = []
-        for item in self.redis.lrange(self.keys(job_id).rows(chunk_no), 0, -1):
+        for item in self.redis.lrange(keys.rows(chunk_no), 0, -1):
             try:
                 index, row = orjson.loads(item)
             except (orjson.JSONDecodeError, TypeError, ValueError):
                 continue
-            rows.append((index, row))
+            if wanted is None or index in wanted:
+                rows.append((index, row))
         return rows
 
     def record_chunk(
@@ -217,6 +237,7 @@ class JobStore:
                 keys.lease(chunk_no),
                 keys.started,
                 self.store_keys.active,
+                self.store_keys.stats,
             ],
             args=[
                 chunk_no,
@@ -230,7 +251,7 @@ class JobStore:
                 self.ttl_s,
                 job_id,
                 time.time(),
-                int(any(not 200 <= o[1] < 300 for o in outcomes)),
+                int(any(not 200 <= o[1] < 300 for o in (outcomes if merged is None else merged))),
             ],
         )
         return int(result) == 2
@@ -244,7 +265,8 @@ class JobStore:
         """Ask for the job to stop: chunks not started are skipped. Returns the new state."""
         keys = self.keys(job_id)
         result = self._cancel(
-            keys=[keys.meta, keys.done, self.store_keys.active], args=[utc_now_iso(), job_id]
+            keys=[keys.meta, keys.done, self.store_keys.active, self.store_keys.stats],
+            args=[utc_now_iso(), job_id],
         )
         return JobState(_text(result)) if result else None
 
@@ -285,6 +307,11 @@ class JobStore:
         pipe.execute()
 
     # -- reading ----------------------------------------------------------------------
+
+    def history(self, job_id: str) -> dict[int, list[Any]]:
+        """Earlier results of retried rows, by input index (empty for most jobs)."""
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys(job_id).history))
+        return {int(index): orjson.loads(blob) for index, blob in raw.items()}
 
     def iter_outcomes(
         self, meta: JobMeta, start: int = 0, stop: int | None = None

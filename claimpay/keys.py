@@ -21,6 +21,28 @@ class StoreKeys:
         """String with a TTL: whoever sets it runs this interval's recovery sweep."""
         return f"{self.prefix}:sweep-lock"
 
+    def idempotency(self, scope: str) -> str:
+        """Hash: the job an `Idempotency-Key` created (scoped by API key and database)."""
+        return f"{self.prefix}:idem:{scope}"
+
+    @property
+    def stats(self) -> str:
+        """Hash without TTL: deployment-wide job and row counters (see `claimpay.stats`)."""
+        return f"{self.prefix}:stats"
+
+    def jobs_of(self, database: str) -> str:
+        """Sorted set: IDs of a database's jobs, scored by submission time (job listing);
+        entries older than the result TTL are removed lazily."""
+        return f"{self.prefix}:jobs:{database}"
+
+    def rate_bucket(self, key_id: str) -> str:
+        """Hash with a short TTL: an API key's request token bucket (`tokens`, `ts`)."""
+        return f"{self.prefix}:rate:{key_id}"
+
+    def key_jobs(self, key_id: str) -> str:
+        """Sorted set: an API key's unfinished jobs, scored by admission time."""
+        return f"{self.prefix}:key-jobs:{key_id}"
+
     def job(self, job_id: str) -> JobKeys:
         return JobKeys(self.prefix, job_id)
 
@@ -73,6 +95,10 @@ class JobKeys:
     def history(self) -> str:
         """Hash: input index -> JSON list of the row's earlier results (retried rows)."""
         return f"{self.meta}:history"
+
+    def retry_rows(self, chunk_no: int) -> str:
+        """Set of the input indexes a retry round applies again in this chunk."""
+        return f"{self.meta}:retry:{chunk_no}"
 
     @property
     def retry_lock(self) -> str:

@@ -37,12 +37,16 @@ end
 return 0
 """
 
-# KEYS: meta, done, results, rows, lease, started, active.
+# KEYS: meta, done, results, rows, lease, started, active, stats.
 # ARGV: chunk_no, results, processed, created, updated, not_processed, failed,
 #       finished_at, ttl_s, job_id, now_ts, keep_rows (1: keep the rows for a retry).
 # Returns -1 when the job is gone (expired), 0 when the chunk was already counted, 1 when
-# counted, 2 when it finished the job.
+# counted, 2 when it finished the job. The deployment stats (`claimpay.stats`) move with
+# the job: a chunk's rows once, a job's end and its duration (from sealing) once; the
+# duration bounds are `stats.JOB_DURATION_BUCKETS_S` (a unit test keeps them equal).
 RECORD_CHUNK = """
+local DURATION_BOUNDS = {'0.5', '1', '2.5', '5', '10', '30', '60', '120', '300', '600',
+                         '1800', '3600', '14400'}
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 redis.call('DEL', KEYS[5])
 redis.call('SREM', KEYS[6], ARGV[1])
@@ -60,17 +64,33 @@ redis.call('HINCRBY', KEYS[1], 'updated', ARGV[5])
 redis.call('HINCRBY', KEYS[1], 'notProcessed', ARGV[6])
 redis.call('HINCRBY', KEYS[1], 'failed', ARGV[7])
 redis.call('HSET', KEYS[1], 'progressTs', ARGV[11])
+redis.call('HINCRBY', KEYS[8], 'rows:created', ARGV[4])
+redis.call('HINCRBY', KEYS[8], 'rows:updated', ARGV[5])
+redis.call('HINCRBY', KEYS[8], 'rows:notProcessed', ARGV[6])
+redis.call('HINCRBY', KEYS[8], 'rows:failed', ARGV[7])
 if redis.call('SCARD', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'chunks')) then
   local final = 'completed'
   if redis.call('HGET', KEYS[1], 'cancel') == '1' then final = 'cancelled' end
   redis.call('HSET', KEYS[1], 'state', final, 'finishedAt', ARGV[8])
   redis.call('ZREM', KEYS[7], ARGV[10])
+  redis.call('HINCRBY', KEYS[8], 'jobs:' .. final, 1)
+  if final == 'completed' then
+    local sealed = tonumber(redis.call('HGET', KEYS[1], 'sealedTs') or ARGV[11])
+    local took = math.max(0, tonumber(ARGV[11]) - sealed)
+    local bucket = '+Inf'
+    for _, bound in ipairs(DURATION_BOUNDS) do
+      if took <= tonumber(bound) then bucket = bound; break end
+    end
+    redis.call('HINCRBY', KEYS[8], 'duration:le:' .. bucket, 1)
+    redis.call('HINCRBY', KEYS[8], 'duration:count', 1)
+    redis.call('HINCRBYFLOAT', KEYS[8], 'duration:sum', took)
+  end
   return 2
 end
 return 1
 """
 
-# KEYS: meta, done, active. ARGV: finished_at, job_id.
+# KEYS: meta, done, active, stats. ARGV: finished_at, job_id.
 # Returns the job's state after the request, or false when there is no such job.
 CANCEL_JOB = """
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -80,6 +100,7 @@ redis.call('HSET', KEYS[1], 'cancel', '1', 'state', 'cancelling')
 if redis.call('SCARD', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'chunks')) then
   redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finishedAt', ARGV[1])
   redis.call('ZREM', KEYS[3], ARGV[2])
+  redis.call('HINCRBY', KEYS[4], 'jobs:cancelled', 1)
   return 'cancelled'
 end
 return 'cancelling'

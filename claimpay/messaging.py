@@ -41,6 +41,28 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+FAST_QUEUE_SUFFIX = ".fast"
+
+
+def fast_queue(queue: str) -> str:
+    """The queue of small jobs next to `queue`."""
+    return queue + FAST_QUEUE_SUFFIX
+
+
+def worker_queues(settings: Settings) -> list[str]:
+    """The queues a worker consumes by default: the main one and, if on, the fast one."""
+    if settings.fast_queue_max_rows == 0:
+        return [settings.queue]
+    return [settings.queue, fast_queue(settings.queue)]
+
+
+def queue_for(settings: Settings, rows: int) -> str:
+    """The queue of a job of `rows` rows: small jobs never wait behind huge ones."""
+    if 0 < rows <= settings.fast_queue_max_rows:
+        return fast_queue(settings.queue)
+    return settings.queue
+
+
 def make_celery(settings: Settings, main: str = "claimpay") -> Celery:
     """A Celery app configured for claimpay; connects lazily, on first use."""
     app = Celery(main, set_as_current=False)
@@ -57,10 +79,16 @@ class Enqueuer(Protocol):
     """Something that queues a job's chunks for the workers."""
 
     def enqueue_chunks(
-        self, job_id: str, chunk_nos: Sequence[int], rows: Sequence[int | None]
+        self,
+        job_id: str,
+        chunk_nos: Sequence[int],
+        rows: Sequence[int | None],
+        *,
+        queue: str | None = None,
     ) -> None:
-        """Queue task `(job_id, chunk_no)` for every chunk, in order; `rows` (the chunks'
-        row counts, None when unknown) only label the tasks in Flower."""
+        """Queue task `(job_id, chunk_no)` for every chunk, in order, on `queue` (None: the
+        default queue); `rows` (the chunks' row counts, None when unknown) only label the
+        tasks in Flower."""
 
 
 class CeleryEnqueuer:
@@ -71,14 +99,19 @@ class CeleryEnqueuer:
         self._queue = queue
 
     def enqueue_chunks(
-        self, job_id: str, chunk_nos: Sequence[int], rows: Sequence[int | None]
+        self,
+        job_id: str,
+        chunk_nos: Sequence[int],
+        rows: Sequence[int | None],
+        *,
+        queue: str | None = None,
     ) -> None:
         with self._app.producer_or_acquire() as producer:
             for chunk_no, count in zip(chunk_nos, rows, strict=True):
                 self._app.send_task(
                     APPLY_CHUNK,
                     args=(job_id, chunk_no),
-                    queue=self._queue,
+                    queue=queue or self._queue,
                     producer=producer,
                     argsrepr=f"(job={job_id}, chunk={chunk_no}, rows={count or '?'})",
                 )

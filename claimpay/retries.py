@@ -97,9 +97,10 @@ def _requeue(
     keys = store.keys(meta.job_id)
     pipe = store.redis.pipeline(transaction=True)
     for chunk_no, items in rows.items():
-        pipe.delete(keys.rows(chunk_no))
-        pipe.rpush(keys.rows(chunk_no), *items)
-        pipe.expire(keys.rows(chunk_no), store.ttl_s)
+        # The chunk keeps all its rows (others may be retried later); the round applies these.
+        pipe.delete(keys.retry_rows(chunk_no))
+        pipe.sadd(keys.retry_rows(chunk_no), *(orjson.loads(item)[0] for item in items))
+        pipe.expire(keys.retry_rows(chunk_no), store.ttl_s)
         pipe.srem(keys.done, chunk_no)
         pipe.hdel(keys.deliveries, str(chunk_no))
     pipe.hset(keys.history, mapping=history)  # type: ignore[arg-type]

@@ -6,17 +6,44 @@ import re
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from claimpay.keyring import configured_digest
+from claimpay.passwords import is_password_hash
+from claimpay.safety import production_problems
 
 _DATABASE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DEFAULT_DATABASES = {"demo": "sqlite:///var/demo.db"}
+JwtAlgorithm = Literal[
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512"
+]
+
+
+class UserConfig(BaseModel):
+    """A user of `POST /user-authentication` (`claimpay hash-password` makes the hash)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password_hash: SecretStr
+    databases: list[str] = Field(default_factory=list)
+    """Databases the user may use (`["*"]` = all); the API key must allow them too."""
+
+    @field_validator("password_hash")
+    @classmethod
+    def _argon2_hash(cls, value: SecretStr) -> SecretStr:
+        if not is_password_hash(value.get_secret_value()):
+            raise ValueError("password_hash must be an Argon2 hash (`claimpay hash-password`)")
+        return value
 
 
 class Settings(BaseSettings):
     """Every knob of claimpay, from `CLAIMPAY_*` environment variables (or a `.env` file)."""
 
-    model_config = SettingsConfigDict(env_prefix="CLAIMPAY_", env_file=".env", extra="ignore")
+    # `hide_input_in_errors`: a refusal to start never prints the secrets it was given.
+    model_config = SettingsConfigDict(
+        env_prefix="CLAIMPAY_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     env: Literal["dev", "prod"] = "dev"
     """`prod` refuses unsafe configuration (weak secrets, Flower without auth)."""
@@ -24,8 +51,13 @@ class Settings(BaseSettings):
     databases: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_DATABASES))
     api_keys: dict[str, list[str]] = Field(default_factory=dict)
     jwt_secret: SecretStr | None = None
-    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_algorithm: JwtAlgorithm = "HS256"
+    """Algorithm of the tokens claimpay signs (`claimpay token`, `/user-authentication`)."""
     jwt_leeway_s: Annotated[int, Field(ge=0, le=300)] = 30
+    max_wait_s: Annotated[float, Field(ge=0, le=600)] = 60.0
+    """Longest `Prefer: wait=N` honoured on a batch call before answering 202."""
+    idempotency_ttl_s: Annotated[int, Field(ge=60)] = 24 * 3600
+    """How long an `Idempotency-Key` is remembered."""
     webhook_secret: SecretStr | None = None
     """HMAC-SHA256 key of completion webhooks; `callbackUrl` is refused while unset."""
     webhook_max_retries: Annotated[int, Field(ge=0, le=100)] = 8
@@ -49,6 +81,51 @@ class Settings(BaseSettings):
     max_deliveries: Annotated[int, Field(ge=2, le=1000)] = 20
     db_statement_timeout_s: Annotated[int, Field(ge=1, le=3600)] = 300
 
+    # -- operations (issue 6) -----------------------------------------------------------
+    fast_queue_max_rows: Annotated[int, Field(ge=0, le=10_000_000)] = 1_000
+    """Jobs of at most this many rows go to `<queue>.fast`, so they never wait behind a
+    huge batch; 0 sends every job to `queue`."""
+    log_format: Literal["json", "text"] = "json"
+    """`json`: one JSON object per line (production); `text`: for people (`claimpay dev`)."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    worker_metrics_port: Annotated[int, Field(ge=0, le=65535)] = 0
+    """Port of a worker node's Prometheus `/metrics` (its main process); 0 = off."""
+    worker_metrics_address: str = "127.0.0.1"
+    """Interface the worker metrics listen on (`0.0.0.0` in a container)."""
+    readiness_timeout_s: Annotated[float, Field(gt=0, le=60)] = 3.0
+    """Time each `/health/ready` check (Redis, every database) may take."""
+
+    # -- security (issue 5) -------------------------------------------------------------
+    jwt_algorithms: list[JwtAlgorithm] | None = None
+    """Algorithms a bearer token may be signed with; unset: only `jwt_algorithm`."""
+    jwt_public_key: str | None = None
+    """PEM public key (inline, or the path of a PEM file) verifying RS*/ES* tokens."""
+    jwt_private_key: SecretStr | None = None
+    """PEM private key (inline or path) signing claimpay's tokens when `jwt_algorithm` is
+    RS*/ES*; unset, claimpay only verifies such tokens."""
+    jwt_issuer: str | None = None
+    """When set, tokens must carry this `iss` (and claimpay's tokens do)."""
+    jwt_audience: str | None = None
+    """When set, tokens must carry this `aud` (and claimpay's tokens do)."""
+    token_ttl_s: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 24 * 3600
+    """Validity of the tokens `POST /user-authentication` issues."""
+    users: dict[str, UserConfig] = Field(default_factory=dict)
+    """Users of `POST /user-authentication`: name -> password hash and databases."""
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 256 * 2**20
+    """Largest batch body; a larger one is refused with 413 before it is read."""
+    max_rows: Annotated[int, Field(ge=1)] = 1_000_000
+    """Most rows in one batch; the request is refused with 413 at the next row."""
+    max_row_bytes: Annotated[int, Field(ge=256, le=2**24)] = 64 * 1024
+    """Largest JSON text of one row (long strings included): 413 beyond it."""
+    max_json_depth: Annotated[int, Field(ge=2, le=64)] = 8
+    """Deepest nesting of the body (the array is 1, a row 2): 400 beyond it."""
+    rate_limit_per_s: Annotated[float, Field(ge=0)] = 25.0
+    """Sustained requests per second per API key, shared by every API process; 0 = off."""
+    rate_limit_burst: Annotated[int, Field(ge=1)] = 50
+    """Requests an idle API key may send at once."""
+    max_active_jobs_per_key: Annotated[int, Field(ge=0)] = 10
+    """Unfinished jobs one API key may have at a time (429 beyond it); 0 = no limit."""
+
     @field_validator("databases")
     @classmethod
     def _databases_named_sanely(cls, value: dict[str, str]) -> dict[str, str]:
@@ -56,6 +133,21 @@ class Settings(BaseSettings):
             if not _DATABASE_NAME.fullmatch(name):
                 raise ValueError(f"database name {name!r}: 1-64 ASCII letters, digits, '-', '_'")
         return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _api_keys_well_formed(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for key in value:
+            if not key:
+                raise ValueError("an API key is empty")
+            configured_digest(key)  # raises for a malformed `sha256:` entry
+        return value
+
+    @model_validator(mode="after")
+    def _production_is_locked_down(self) -> Settings:
+        if self.env == "prod" and (problems := production_problems(self)):
+            raise ValueError("env=prod refuses to start: " + "; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _deliveries_outnumber_retries(self) -> Settings:
@@ -81,6 +173,10 @@ class Settings(BaseSettings):
         if self.jwt_secret is None or not self.jwt_secret.get_secret_value():
             raise RuntimeError("CLAIMPAY_JWT_SECRET is not set")
         return self.jwt_secret.get_secret_value()
+
+    def accepted_jwt_algorithms(self) -> list[str]:
+        """The algorithms a bearer token may use (`jwt_algorithms`, else `jwt_algorithm`)."""
+        return list(self.jwt_algorithms or [self.jwt_algorithm])
 
     def require_redis_url(self) -> str:
         """The Redis URL; `claimpay dev` sets one for its children when the user gave none."""

@@ -1,13 +1,17 @@
-"""Who is calling and on which database: `x-api-key` and bearer token, then the database."""
+"""Who is calling and on which database: `x-api-key` and bearer token, then the database.
+
+Checked in the order of the error contract: the API key, then the bearer token (401 for
+any failure of either), then the database header (400), then whether the key and the
+token's user may use that database (403).
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 
+from claimpay.keyring import KeyMatch, KeyRing
 from claimpay.settings import Settings
-from claimpay.tokens import InvalidToken, verify_token
+from claimpay.tokens import InvalidToken, TokenClaims, TokenPolicy
 from producer.problems import Problem
 
 DATABASE_HEADER = "vbasoftware-database"
@@ -15,44 +19,62 @@ DATABASE_HEADER = "vbasoftware-database"
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """An authenticated caller: the databases its API key may use and its token's user."""
+    """An authenticated caller: its API key's ID and databases, and its token's user."""
 
     key_id: str
     databases: frozenset[str]
     user: str
+    token_databases: frozenset[str] | None = None
+    """The databases the token names (tokens of configured users); None: no restriction."""
 
-    def may_use(self, database: str) -> bool:
+    def key_may_use(self, database: str) -> bool:
         return "*" in self.databases or database in self.databases
 
+    def may_use(self, database: str) -> bool:
+        """Both the API key and the token allow `database`."""
+        token = TokenClaims(self.user, self.token_databases)
+        return self.key_may_use(database) and token.may_use(database)
 
-def authenticate(settings: Settings, api_key: str | None, authorization: str | None) -> Caller:
-    """Check the API key, then the bearer token; 401 for any failure of either."""
-    if not api_key:
-        raise _unauthorized("missing-api-key", "The x-api-key header is required.")
-    databases = _match_key(settings, api_key)
-    if databases is None:
-        raise _unauthorized("invalid-api-key", "The x-api-key header is not valid.")
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized(
-            "missing-bearer-token", "The Authorization header must carry a Bearer token."
-        )
-    try:
-        user = verify_token(
-            token.strip(),
-            settings.jwt_secret_value(),
-            settings.jwt_algorithm,
-            settings.jwt_leeway_s,
-        )
-    except InvalidToken as exc:
-        raise _unauthorized("invalid-bearer-token", f"{str(exc).capitalize()}.") from exc
-    key_id = hashlib.sha256(api_key.encode()).hexdigest()[:12]
-    return Caller(key_id=key_id, databases=frozenset(databases), user=user)
+
+@dataclass(frozen=True)
+class Authenticator:
+    """The configured API keys and bearer-token policy, prepared once per app."""
+
+    keys: KeyRing
+    tokens: TokenPolicy
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Authenticator:
+        """Raises `RuntimeError` when the token policy lacks a key (refuse to start)."""
+        return cls(KeyRing.of(settings.api_keys), TokenPolicy.from_settings(settings))
+
+    def api_key(self, api_key: str | None) -> KeyMatch:
+        """The matching configured key; 401 when it is missing or unknown."""
+        if not api_key:
+            raise unauthorized("missing-api-key", "The x-api-key header is required.")
+        match = self.keys.match(api_key)
+        if match is None:
+            raise unauthorized("invalid-api-key", "The x-api-key header is not valid.")
+        return match
+
+    def caller(self, api_key: str | None, authorization: str | None) -> Caller:
+        """Check the API key, then the bearer token; 401 for any failure of either."""
+        key = self.api_key(api_key)
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise unauthorized(
+                "missing-bearer-token", "The Authorization header must carry a Bearer token."
+            )
+        try:
+            claims = self.tokens.verify(token.strip())
+        except InvalidToken as exc:
+            raise unauthorized("invalid-bearer-token", f"{str(exc).capitalize()}.") from exc
+        return Caller(key.key_id, key.databases, claims.subject, claims.databases)
 
 
 def authorize_database(settings: Settings, caller: Caller, database: str | None) -> str:
     """The target database: 400 when the header is missing or names no configured
-    database, 403 when the caller's key may not use it."""
+    database, 403 when the caller's key (or token) may not use it."""
     if not database:
         raise Problem(
             400, "missing-database", "Bad Request", f"The {DATABASE_HEADER} header is required."
@@ -64,21 +86,17 @@ def authorize_database(settings: Settings, caller: Caller, database: str | None)
             "Bad Request",
             f"The {DATABASE_HEADER} header names a database that is not configured.",
         )
-    if not caller.may_use(database):
+    if not caller.key_may_use(database):
         raise Problem(
             403, "database-forbidden", "Forbidden", "This API key may not use that database."
+        )
+    if not caller.may_use(database):
+        raise Problem(
+            403, "database-forbidden", "Forbidden", "This user may not use that database."
         )
     return database
 
 
-def _match_key(settings: Settings, presented: str) -> list[str] | None:
-    """The databases of the configured key equal to `presented`, compared in constant time."""
-    found: list[str] | None = None
-    for key, databases in settings.api_keys.items():
-        if hmac.compare_digest(key.encode(), presented.encode()):
-            found = databases
-    return found
-
-
-def _unauthorized(slug: str, detail: str) -> Problem:
-    return Problem(401, slug, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
+def unauthorized(slug: str, detail: str, scheme: str = "Bearer") -> Problem:
+    """A 401 problem with the `WWW-Authenticate` challenge of `scheme`."""
+    return Problem(401, slug, "Unauthorized", detail, headers={"WWW-Authenticate": scheme})

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from claimpay.jobstore import JobStore
 from claimpay.messaging import Enqueuer
 from claimpay.settings import Settings
-from producer.auth import DATABASE_HEADER, Caller, authenticate
+from producer.auth import DATABASE_HEADER, Caller
+from producer.guard import GuardDep
 
 
 @dataclass(frozen=True)
@@ -27,12 +29,27 @@ def get_services(request: Request) -> Services:
     return services
 
 
+API_KEY_SCHEME = APIKeyHeader(
+    name="x-api-key", scheme_name="ApiKey", auto_error=False, description="The API key."
+)
+BEARER_SCHEME = HTTPBearer(
+    scheme_name="Bearer",
+    bearerFormat="JWT",
+    auto_error=False,
+    description="A JWT from `POST /user-authentication` (or `claimpay token`).",
+)
+
+
 def get_caller(
-    services: Annotated[Services, Depends(get_services)],
-    x_api_key: Annotated[str | None, Header(alias="x-api-key")] = None,
-    authorization: Annotated[str | None, Header()] = None,
+    guard: GuardDep,
+    x_api_key: Annotated[str | None, Security(API_KEY_SCHEME)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER_SCHEME)],
 ) -> Caller:
-    return authenticate(services.settings, x_api_key, authorization)
+    """The authenticated caller (401), within its key's request rate (429)."""
+    authorization = f"Bearer {bearer.credentials}" if bearer is not None else None
+    caller = guard.authenticator.caller(x_api_key, authorization)
+    guard.throttle(caller.key_id)
+    return caller
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -18,6 +18,8 @@ from claimpay.keys import StoreKeys
 
 RECEIVING = "receiving"
 SEALED = "sealed"
+RECEIVING_TTL_S = 15
+"""A claim lapses this long after the receiving API last showed life (it may have died)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,7 @@ class IdempotencyKeys:
         if self._redis.hsetnx(record_key, "jobId", job_id):
             pipe = self._redis.pipeline(transaction=True)
             pipe.hset(record_key, "state", RECEIVING)
-            pipe.expire(record_key, self._ttl_s)
+            pipe.expire(record_key, RECEIVING_TTL_S)
             pipe.execute()
             return None
         raw = cast(dict[bytes, bytes], self._redis.hgetall(record_key))
@@ -56,8 +58,15 @@ class IdempotencyKeys:
             body_sha256=raw.get(b"bodySha256", b"").decode(),
         )
 
+    def refresh(self, record_key: str) -> None:
+        """The body is still arriving: keep the claim."""
+        self._redis.expire(record_key, RECEIVING_TTL_S)
+
     def complete(self, record_key: str, body_sha256: str) -> None:
-        self._redis.hset(record_key, mapping={"state": SEALED, "bodySha256": body_sha256})
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(record_key, mapping={"state": SEALED, "bodySha256": body_sha256})
+        pipe.expire(record_key, self._ttl_s)
+        pipe.execute()
 
     def release(self, record_key: str) -> None:
         self._redis.delete(record_key)

@@ -18,6 +18,15 @@ import orjson
 
 from claimpay.entities import EntitySpec
 from claimpay.rows import usable_key
+from producer.jsonguard import JsonScanner, RowGuard, count_keys
+from producer.limits import (
+    BodyTooLarge,
+    DuplicateKeys,
+    IntakeLimits,
+    RowTooLarge,
+    TooManyRows,
+    too_large_detail,
+)
 
 
 class MalformedBody(Exception):
@@ -54,20 +63,27 @@ WriteRows = Callable[[dict[int, list[bytes]], dict[int, int]], None]
 
 @dataclass
 class _Batcher:
-    """Places rows, encodes them `[index, row]`, and writes them every `flush_rows`."""
+    """Places rows, encodes them `[index, row]` (checked by a `RowGuard`), and writes them
+    every `flush_rows`; refuses the row after the `max_rows`-th."""
 
     spec: EntitySpec
     planner: ChunkPlanner
     write_rows: WriteRows
     flush_rows: int
+    limits: IntakeLimits
+    guard: RowGuard
     pending: dict[int, list[bytes]] = field(default_factory=lambda: defaultdict(list))
     moved: dict[int, int] = field(default_factory=dict)
     buffered: int = 0
 
     async def add(self, rows: Iterable[Any]) -> None:
         for row in rows:
+            if self.planner.count >= self.limits.max_rows:
+                raise TooManyRows(
+                    f"The body has more than the limit of {self.limits.max_rows} rows."
+                )
             index, chunk, is_moved = self.planner.place(usable_key(self.spec, row))
-            self.pending[chunk].append(orjson.dumps([index, row]))
+            self.pending[chunk].append(self.guard.encode(index, row))
             if is_moved:
                 self.moved[index] = chunk
             self.buffered += 1
@@ -89,23 +105,72 @@ async def receive_array(
     write_rows: WriteRows,
     flush_rows: int = 5_000,
     buffer_bytes: int = 16 * 2**20,
+    limits: IntakeLimits | None = None,
 ) -> int:
     """Parse `body` as a JSON array of rows, writing them through `write_rows` in batches
-    of about `flush_rows`; returns the number of rows. Raises `MalformedBody`."""
-    batcher = _Batcher(spec, planner, write_rows, flush_rows)
-    head = bytearray()
-    async for data in body:
-        head += data
-        if len(head) > buffer_bytes:
-            await _receive_streaming(bytes(head), body, batcher)
-            break
-    else:
-        await batcher.add(_parse_whole(bytes(head)))
+    of about `flush_rows`; returns the number of rows. Raises `MalformedBody`, or a
+    `BodyRejected` at the first limit of `limits` the body crosses."""
+    limits = limits or IntakeLimits()
+    batcher = _Batcher(
+        spec,
+        planner,
+        write_rows,
+        flush_rows,
+        limits,
+        RowGuard(limits.max_row_bytes, limits.max_depth),
+    )
+    names = await _receive(_bounded(body, limits.max_body_bytes), batcher, buffer_bytes)
+    if names > batcher.guard.members:
+        raise DuplicateKeys("An object in the body repeats a member name.")
     await batcher.flush()
     return planner.count
 
 
-def _parse_whole(data: bytes) -> list[Any]:
+async def _receive(body: AsyncIterator[bytes], batcher: _Batcher, buffer_bytes: int) -> int:
+    """Buffer up to `buffer_bytes` and parse that whole (fast), or stream a larger body.
+    Returns the number of member names in the text (see `count_keys`)."""
+    head = bytearray()
+    started = False
+    async for data in body:
+        if not started and data.strip():  # refuse garbage at its first byte
+            if not data.lstrip().startswith(b"["):
+                raise MalformedBody(NOT_AN_ARRAY)
+            started = True
+        head += data
+        if len(head) > buffer_bytes:
+            return await _receive_streaming(head, body, batcher)
+    if _dense(head):
+        return await _receive_streaming(head, _nothing(), batcher)
+    await batcher.add(_parse_whole(head))
+    return count_keys(head, batcher.guard.members)
+
+
+NOT_AN_ARRAY = "The request body must be a JSON array of rows."
+DENSE_BYTES_PER_VALUE = 8
+"""Rows take ~20 bytes per value; a body with fewer is parsed as a stream, where the row
+limit stops it early, rather than whole (a whole parse builds every value first)."""
+
+
+def _dense(data: bytes | bytearray) -> bool:
+    values = data.count(b",") + data.count(b"{") + data.count(b"[")
+    return values * DENSE_BYTES_PER_VALUE > len(data)
+
+
+async def _bounded(body: AsyncIterator[bytes], max_bytes: int) -> AsyncIterator[bytes]:
+    received = 0
+    async for data in body:
+        received += len(data)
+        if received > max_bytes:
+            raise BodyTooLarge(too_large_detail(max_bytes))
+        yield data
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator
+
+
+def _parse_whole(data: bytes | bytearray) -> list[Any]:
     if not data.strip():
         raise MalformedBody("The request body is empty; send a JSON array of rows.")
     try:
@@ -113,28 +178,66 @@ def _parse_whole(data: bytes) -> list[Any]:
     except orjson.JSONDecodeError as exc:
         raise MalformedBody(f"The request body is not valid JSON: {exc}") from exc
     if not isinstance(rows, list):
-        raise MalformedBody("The request body must be a JSON array of rows.")
+        raise MalformedBody(NOT_AN_ARRAY)
     return rows
 
 
-async def _receive_streaming(head: bytes, rest: AsyncIterator[bytes], batcher: _Batcher) -> None:
+async def _receive_streaming(
+    head: bytes | bytearray, rest: AsyncIterator[bytes], batcher: _Batcher
+) -> int:
+    """Parse incrementally, a slice at a time; returns the number of member names."""
     if not head.lstrip().startswith(b"["):
-        raise MalformedBody("The request body must be a JSON array of rows.")
+        raise MalformedBody(NOT_AN_ARRAY if head.strip() else "The request body is empty.")
     rows: list[Any] = []
-    parser = ijson.items_coro(_Sink(rows), "item", use_float=True)
+    parser = ijson.items_coro(_Sink(rows), "item", use_float=False)
+    scanner = JsonScanner(batcher.limits.max_depth)
     try:
-        parser.send(head)
-        await batcher.add(rows)
-        rows.clear()
-        async for data in rest:
-            parser.send(data)
+        await _feed_slices(_chain(head, rest), parser, scanner, rows, batcher)
+        parser.close()
+    except (ijson.JSONError, UnicodeDecodeError) as exc:
+        raise MalformedBody(f"The request body is not valid JSON: {_first_line(exc)}") from exc
+    await batcher.add(rows)
+    return scanner.keys
+
+
+async def _feed_slices(
+    body: AsyncIterator[bytes | bytearray],
+    parser: Any,
+    scanner: JsonScanner,
+    rows: list[Any],
+    batcher: _Batcher,
+) -> None:
+    """Feed the parser slice by slice, the scanner first (deep nesting costs the parser
+    dearly); stop as soon as one row has taken more than `max_row_bytes` without ending."""
+    limit = batcher.limits.max_row_bytes
+    slice_bytes = max(1024, min(64 * 1024, limit // 4))
+    unfinished = 0
+    async for data in body:
+        for start in range(0, len(data), slice_bytes):
+            piece = bytes(data[start : start + slice_bytes])
+            scanner.feed(piece)
+            parser.send(piece)
+            unfinished = 0 if rows else unfinished + len(piece)
+            if unfinished > limit + slice_bytes:
+                raise RowTooLarge(f"A row is larger than the limit of {limit} bytes.")
             await batcher.add(rows)
             rows.clear()
-        parser.close()
-    except ijson.JSONError as exc:
-        detail = (str(exc).strip().splitlines() or ["parse error"])[0][:200]
-        raise MalformedBody(f"The request body is not valid JSON: {detail}") from exc
-    await batcher.add(rows)
+
+
+def _first_line(exc: Exception) -> str:
+    """The parser's message without the excerpt of the body it may quote below it."""
+    message = exc.args[0] if exc.args else ""
+    if isinstance(message, bytes):
+        message = message.decode(errors="replace")
+    return (str(message).strip().splitlines() or ["parse error"])[0][:200]
+
+
+async def _chain(
+    head: bytes | bytearray, rest: AsyncIterator[bytes]
+) -> AsyncIterator[bytes | bytearray]:
+    yield head
+    async for data in rest:
+        yield data
 
 
 class _Sink:

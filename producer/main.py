@@ -15,10 +15,15 @@ from claimpay.jobstore import JobStore
 from claimpay.messaging import CeleryEnqueuer, Enqueuer, make_celery
 from claimpay.settings import Settings, get_settings
 from producer.deps import Services
+from producer.guard import Guard
+from producer.limits import install_intake_handlers
 from producer.openapi import install_openapi
+from producer.operations import install_operations
 from producer.problems import Problem, install_problem_handlers, problem_response
-from producer.routes import health, jobs
+from producer.readback import ReadBack
+from producer.routes import health, jobs, users
 from producer.routes.batch import batch_router
+from producer.routes.entities import entity_router
 
 log = logging.getLogger("claimpay.producer")
 
@@ -30,7 +35,6 @@ def create_app(
 ) -> FastAPI:
     """The API for `settings` (default: environment); `store` and `enqueuer` may be swapped."""
     settings = settings or get_settings()
-    settings.jwt_secret_value()  # refuse to start without a token secret
     app = FastAPI(
         title="claimpay",
         version=__version__,
@@ -41,7 +45,10 @@ def create_app(
         store=store or make_job_store(settings),
         enqueuer=enqueuer or CeleryEnqueuer(make_celery(settings), settings.queue),
     )
+    # Refuses to start without the keys its token policy needs (RuntimeError).
+    app.state.guard = Guard.build(settings, app.state.services.store)
     install_problem_handlers(app)
+    install_intake_handlers(app)
 
     async def on_redis_error(request: Request, exc: Exception) -> Response:
         log.error("job store unavailable: %s", type(exc).__name__)
@@ -55,9 +62,14 @@ def create_app(
         return problem_response(request, problem)
 
     app.add_exception_handler(RedisError, on_redis_error)
+    readback = ReadBack(settings.databases)
+    app.router.on_shutdown.append(readback.dispose)
     for spec in ENTITIES.values():
         app.include_router(batch_router(spec))
+        app.include_router(entity_router(spec, readback))
     app.include_router(jobs.router)
     app.include_router(health.router)
+    app.include_router(users.router)
+    install_operations(app, settings, app.state.services.store, own_redis=store is None)
     install_openapi(app)
     return app

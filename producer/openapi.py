@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from claimpay.entities import ENTITIES
+from producer.responses import complete_openapi
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -21,7 +22,7 @@ def install_openapi(app: FastAPI) -> None:
                 components[spec.row_model.__name__] = spec.row_model.model_json_schema(
                     by_alias=True, ref_template="#/components/schemas/{model}"
                 )
-            app.openapi_schema = schema
+            app.openapi_schema = complete_openapi(schema)
         return app.openapi_schema
 
     app.openapi = build  # type: ignore[method-assign]

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from claimpay.envelope import envelope
+from claimpay.logs import current_context
 
 PROBLEM_BASE = "urn:claimpay:problem:"
 
@@ -38,6 +39,12 @@ class Problem(Exception):
         self.headers = headers or {}
 
 
+def request_activity_id() -> str:
+    """The activity ID the request's logs carry (see `producer.middleware`), else a new one."""
+    bound = current_context().get("activityID")
+    return bound if isinstance(bound, str) else new_activity_id()
+
+
 def new_activity_id() -> str:
     """A random 128-bit ID, the form of both job IDs and request activity IDs."""
     return secrets.token_hex(16)
@@ -46,7 +53,7 @@ def new_activity_id() -> str:
 def problem_response(request: Request, problem: Problem) -> Response:
     body = envelope(
         None,
-        problem.activity_id or new_activity_id(),
+        problem.activity_id or request_activity_id(),
         error={
             "type": PROBLEM_BASE + problem.slug,
             "title": problem.title,

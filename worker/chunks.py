@@ -11,8 +11,9 @@ from claimpay.entities import get_entity
 from claimpay.envelope import NOT_PROCESSED, NOT_PROCESSED_BODY, Outcome, outcome
 from claimpay.jobs import JobMeta
 from claimpay.jobstore import Claim
+from claimpay.logs import bind
 from claimpay.rows import usable_key
-from worker import ledger
+from worker import ledger, metrics
 from worker.apply import INTERNAL, UNAVAILABLE, apply_chunk, failed_chunk
 from worker.context import WorkerContext
 from worker.errors import TransientError
@@ -35,6 +36,7 @@ def run_chunk(ctx: WorkerContext, job_id: str, chunk_no: int) -> bool:
     owner = lease_owner()
     claim = ctx.store.claim(job_id, chunk_no, owner, settings.lease_ttl_s, settings.max_deliveries)
     meta = ctx.store.meta(job_id)
+    bind(database=meta.database if meta else None)
     if meta is None or claim in (Claim.DONE, Claim.BUSY, Claim.MISSING):
         log.info("job %s chunk %s: %s; skipped", job_id, chunk_no, claim.value)
         return False
@@ -51,14 +53,16 @@ def give_up_chunk(ctx: WorkerContext, job_id: str, chunk_no: int, attempts: int)
     meta = ctx.store.meta(job_id)
     if meta is None:
         return False
-    body = f"Database unavailable after {attempts} attempts; the row was not applied"
+    # "may not": a COMMIT whose answer was lost may have gone through; a retry of the job
+    # (POST /jobs/{id}/retry) settles it either way, applying the row exactly once.
+    body = f"Database unavailable after {attempts} attempts; the row may not have been applied"
     return _give_up(ctx, meta, chunk_no, UNAVAILABLE, body)
 
 
 def _apply(ctx: WorkerContext, meta: JobMeta, chunk_no: int) -> bool:
     spec = get_entity(meta.entity)
     started = time.perf_counter()
-    rows = ctx.store.load_rows(meta.job_id, chunk_no)
+    rows = ctx.store.load_rows(meta.job_id, chunk_no, retry_round=meta.round > 0)
     try:
         engine = ctx.engines.get(meta.database)
         table = ENTITY_TABLES[spec.table]
@@ -78,13 +82,13 @@ def _apply(ctx: WorkerContext, meta: JobMeta, chunk_no: int) -> bool:
 
 def _skip_cancelled(ctx: WorkerContext, meta: JobMeta, chunk_no: int) -> bool:
     spec = get_entity(meta.entity)
-    rows = ctx.store.load_rows(meta.job_id, chunk_no)
+    rows = ctx.store.load_rows(meta.job_id, chunk_no, retry_round=meta.round > 0)
     outcomes = [outcome(i, NOT_PROCESSED, usable_key(spec, r), NOT_PROCESSED_BODY) for i, r in rows]
     return _record(ctx, meta, chunk_no, outcomes, 0.0)
 
 
 def _give_up(ctx: WorkerContext, meta: JobMeta, chunk_no: int, status: int, body: str) -> bool:
-    rows = ctx.store.load_rows(meta.job_id, chunk_no)
+    rows = ctx.store.load_rows(meta.job_id, chunk_no, retry_round=meta.round > 0)
     outcomes = failed_chunk(get_entity(meta.entity), rows, status, body)
     return _record(ctx, meta, chunk_no, outcomes, 0.0)
 
@@ -99,6 +103,7 @@ def _record(
         by_index.update((item[0], item) for item in outcomes)
         merged = [by_index[index] for index in sorted(by_index)]
     finished = ctx.store.record_chunk(meta.job_id, chunk_no, outcomes, merged)
+    metrics.current().chunk_recorded(meta.database, outcomes, seconds)
     log.info(
         "job %s chunk %s: %d rows in %.3fs%s",
         meta.job_id,

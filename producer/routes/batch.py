@@ -1,24 +1,35 @@
-"""`PUT /<entity>-batch`: accept a batch, store it, queue its chunks, answer 202 at once."""
+"""`PUT /<entity>-batch`: accept a batch, store it, queue its chunks, answer 202 at once
+(or 207 with every row's result when `Prefer: wait=N` is met)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from functools import partial
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
 
-import anyio.to_thread
+import anyio
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 
 from claimpay.entities import EntitySpec
 from claimpay.envelope import envelope
-from producer.auth import authorize_database
+from claimpay.jobs import JobMeta
+from producer.auth import Caller, authorize_database
 from producer.deps import CallerDep, DatabaseHeader, Services, ServicesDep
-from producer.intake import ChunkPlanner, MalformedBody, receive_array
+from producer.guard import GuardDep, get_guard
+from producer.idempotency import SEALED, IdempotencyKeys, IdempotencyRecord
+from producer.limits import IntakeLimits, check_batch_headers
+from producer.preferences import preference_applied, preferred_wait_s
 from producer.problems import Problem, new_activity_id
+from producer.responses import JobAcceptedEnvelope, ResultsEnvelope, problem_responses
+from producer.results import results_response
+from producer.submission import BatchOptions, store_batch
 
 log = logging.getLogger("claimpay.producer")
+POLL_S = 0.01
+CLAIM_REFRESH_S = 5.0
 
 
 def batch_router(spec: EntitySpec) -> APIRouter:
@@ -31,10 +42,17 @@ def batch_router(spec: EntitySpec) -> APIRouter:
         status_code=202,
         summary=f"Create or update a batch of {spec.row_model.__name__.removesuffix('In')}",
         responses={
-            202: {"description": "The batch is stored and will be applied; poll the job."},
-            400: {"description": "Missing database header or malformed body."},
-            401: {"description": "Missing or invalid API key or bearer token."},
-            403: {"description": "The API key may not use that database."},
+            202: {
+                "model": JobAcceptedEnvelope,
+                "description": "The batch is stored and will be applied; poll the job.",
+            },
+            207: {
+                "model": ResultsEnvelope,
+                "description": "`Prefer: wait=N` was met: one result per row, in order.",
+            },
+            **problem_responses(400, 401, 403, 413, 415, 429),
+            409: {"description": "The same Idempotency-Key is in use by a running request."},
+            422: {"description": "The Idempotency-Key was used with another body."},
         },
         openapi_extra={
             "requestBody": {
@@ -47,72 +65,141 @@ def batch_router(spec: EntitySpec) -> APIRouter:
         request: Request,
         services: ServicesDep,
         caller: CallerDep,
+        guard: GuardDep,
         vbasoftware_database: DatabaseHeader = None,
+        dry_run: Annotated[bool, Query(alias="dryRun")] = False,
+        callback_url: Annotated[str | None, Query(alias="callbackUrl", max_length=2048)] = None,
+        chunk_size: Annotated[int | None, Query(alias="chunkSize", ge=1, le=50_000)] = None,
+        prefer: Annotated[str | None, Header()] = None,
+        idempotency_key: Annotated[
+            str | None, Header(alias="Idempotency-Key", max_length=255)
+        ] = None,
     ) -> Response:
         database = authorize_database(services.settings, caller, vbasoftware_database)
+        check_batch_headers(request, IntakeLimits.of(services.settings))  # 415, 413
+        options = BatchOptions.checked(services.settings, dry_run, callback_url, chunk_size)
+        wait_s = preferred_wait_s(prefer, services.settings.max_wait_s)
         job_id = new_activity_id()
-        meta = await _store_batch(request, services, spec, job_id, database, caller.user)
-        data = {
-            "jobId": job_id,
-            "state": meta["state"],
-            "total": meta["total"],
-            "statusUrl": f"/jobs/{job_id}",
-            "resultsUrl": f"/jobs/{job_id}/results",
-        }
-        log.info("job %s accepted: %d rows for %s", job_id, meta["total"], database)
-        return Response(
-            orjson.dumps(envelope(data, job_id)),
-            status_code=202,
-            media_type="application/json",
-            headers={"Location": f"/jobs/{job_id}"},
-        )
+        if idempotency_key:
+            meta = await _idempotent_submit(
+                request, services, spec, caller, database, options, idempotency_key, job_id
+            )
+        else:
+            # 429 while the key has too many unfinished jobs
+            await anyio.to_thread.run_sync(guard.admit_job, caller, job_id)
+            meta = await store_batch(
+                request.stream(), services, spec, job_id, database, caller.user, options
+            )
+        return await _answer(services, meta, wait_s)
 
     return router
 
 
-async def _store_batch(
+async def _idempotent_submit(
     request: Request,
     services: Services,
     spec: EntitySpec,
-    job_id: str,
+    caller: Caller,
     database: str,
-    user: str,
-) -> dict[str, Any]:
-    store = services.store
-    planner = ChunkPlanner(services.settings.chunk_size)
-    await anyio.to_thread.run_sync(
-        partial(
-            store.begin,
-            job_id,
-            entity=spec.name,
-            database=database,
-            user=user,
-            chunk_size=planner.size,
-        )
+    options: BatchOptions,
+    idempotency_key: str,
+    job_id: str,
+) -> JobMeta:
+    keys = IdempotencyKeys(
+        services.store.redis, services.store.store_keys, services.settings.idempotency_ttl_s
     )
+    record_key = keys.key(caller.key_id, database, idempotency_key)
+    earlier = await anyio.to_thread.run_sync(keys.claim, record_key, job_id)
+    if earlier is not None:
+        return await _replay(request, services, earlier, _fingerprint(spec, options))
+    digest = _fingerprint(spec, options)
     try:
-        total = await receive_array(
-            request.stream(),
+        # Only a new job counts against the key's limit of unfinished jobs (not a replay).
+        await anyio.to_thread.run_sync(get_guard(request).admit_job, caller, job_id)
+        meta = await store_batch(
+            _hashing(request.stream(), digest, lambda: keys.refresh(record_key)),
+            services,
             spec,
-            planner,
-            partial(store.write_rows, job_id),
-            buffer_bytes=services.settings.intake_buffer_bytes,
+            job_id,
+            database,
+            caller.user,
+            options,
         )
-        chunks = planner.chunks()
-        meta = await anyio.to_thread.run_sync(
-            partial(store.seal, job_id, total=total, chunk_nos=[c for c, _ in chunks])
-        )
-        if chunks:
-            await anyio.to_thread.run_sync(
-                services.enqueuer.enqueue_chunks,
-                job_id,
-                [c for c, _ in chunks],
-                [n for _, n in chunks],
-            )
-    except MalformedBody as exc:
-        await anyio.to_thread.run_sync(store.discard, job_id, list(planner.rows_per_chunk))
-        raise Problem(400, "malformed-body", "Bad Request", str(exc), activity_id=job_id) from exc
-    except Exception:
-        await anyio.to_thread.run_sync(store.discard, job_id, list(planner.rows_per_chunk))
+    except BaseException:
+        await anyio.to_thread.run_sync(keys.release, record_key)
         raise
-    return {"state": meta.state.value, "total": total}
+    await anyio.to_thread.run_sync(keys.complete, record_key, digest.hexdigest())
+    return meta
+
+
+def _fingerprint(spec: EntitySpec, options: BatchOptions) -> Any:
+    """A hash seeded with what besides the body decides the job: same key, same job."""
+    seed = [spec.name, options.dry_run, options.callback_url, options.chunk_size]
+    return hashlib.sha256(orjson.dumps(seed))
+
+
+async def _replay(
+    request: Request, services: Services, earlier: IdempotencyRecord, digest: Any
+) -> JobMeta:
+    location = {"Location": f"/jobs/{earlier.job_id}"}
+    if earlier.state != SEALED:
+        raise Problem(
+            409,
+            "idempotency-key-in-use",
+            "Conflict",
+            f"A request with this Idempotency-Key is still running: job {earlier.job_id}.",
+            headers=location,
+        )
+    received = 0
+    async for data in request.stream():
+        received += len(data)
+        if received > services.settings.max_body_bytes:
+            raise Problem(413, "body-too-large", "Content Too Large", "The body is too large.")
+        digest.update(data)
+    meta = await anyio.to_thread.run_sync(services.store.meta, earlier.job_id)
+    if digest.hexdigest() != earlier.body_sha256 or meta is None:
+        raise Problem(
+            422,
+            "idempotency-key-reused",
+            "Unprocessable Entity",
+            "This Idempotency-Key was used with a different request body.",
+            headers=location,
+        )
+    return meta
+
+
+async def _hashing(
+    body: AsyncIterator[bytes], digest: Any, keep_claim: Callable[[], None]
+) -> AsyncIterator[bytes]:
+    """Hash the body as it streams by, and keep the key's claim alive meanwhile."""
+    last = anyio.current_time()
+    async for data in body:
+        digest.update(data)
+        if anyio.current_time() - last > CLAIM_REFRESH_S:
+            await anyio.to_thread.run_sync(keep_claim)
+            last = anyio.current_time()
+        yield data
+
+
+async def _answer(services: Services, meta: JobMeta, wait_s: float) -> Response:
+    """207 with every result if the job finishes within `wait_s`, else 202."""
+    deadline = anyio.current_time() + wait_s
+    while wait_s and not meta.state.terminal and anyio.current_time() < deadline:
+        await anyio.sleep(POLL_S)
+        latest = await anyio.to_thread.run_sync(services.store.meta, meta.job_id)
+        meta = latest or meta
+    headers = {"Location": f"/jobs/{meta.job_id}", **preference_applied(wait_s)}
+    if wait_s and meta.state.terminal:
+        response = results_response(services.store, meta)
+        response.headers.update(headers)
+        return response
+    data = {
+        "jobId": meta.job_id,
+        "state": meta.state.value,
+        "total": meta.total,
+        "statusUrl": f"/jobs/{meta.job_id}",
+        "resultsUrl": f"/jobs/{meta.job_id}/results",
+    }
+    return Response(
+        orjson.dumps(envelope(data, meta.job_id)), 202, headers, media_type="application/json"
+    )

@@ -1,22 +1,28 @@
-"""`GET /jobs/{jobId}` and `GET /jobs/{jobId}/results`: poll a job, read its 207 envelope."""
+"""`/jobs/{jobId}`: poll a job, read its results, cancel it, retry what failed."""
 
 from __future__ import annotations
 
 import logging
-import math
 import re
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Query
-from fastapi.responses import Response, StreamingResponse
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import Response
 
-from claimpay.entities import get_entity
-from claimpay.envelope import envelope, stream_envelope
+from claimpay.envelope import envelope
 from claimpay.jobs import JobMeta, JobState
+from claimpay.retries import RetryBusy, prepare_retry
 from producer.auth import Caller
 from producer.deps import CallerDep, DatabaseHeader, Services, ServicesDep
 from producer.problems import Problem
+from producer.responses import (
+    JobStatusEnvelope,
+    ResultsEnvelope,
+    problem_response,
+    problem_responses,
+)
+from producer.results import media_type, parse_status_filter, results_response
 
 log = logging.getLogger("claimpay.producer")
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -31,7 +37,6 @@ def visible_job(services: Services, caller: Caller, job_id: str, database: str |
     meta = services.store.meta(job_id) if _JOB_ID.match(job_id) else None
     if (
         meta is None
-        or meta.state is JobState.RECEIVING
         or not caller.may_use(meta.database)
         or (database is not None and database != meta.database)
     ):
@@ -39,7 +44,12 @@ def visible_job(services: Services, caller: Caller, job_id: str, database: str |
     return meta
 
 
-@router.get("/{job_id}", summary="The state and counts of a job")
+@router.get(
+    "/{job_id}",
+    summary="The state and counts of a job",
+    response_model=JobStatusEnvelope,
+    responses=problem_responses(404),
+)
 def job_status(
     job_id: str,
     services: ServicesDep,
@@ -54,9 +64,16 @@ def job_status(
     "/{job_id}",
     summary="Cancel a job: chunks not started are skipped, applied rows keep their result",
     responses={
-        200: {"description": "The job is cancelled (it already was, or nothing was left)."},
-        202: {"description": "The job is cancelling; poll it until `cancelled`."},
-        409: {"description": "The job has already completed."},
+        200: {
+            "model": JobStatusEnvelope,
+            "description": "The job is cancelled (it already was, or nothing was left).",
+        },
+        202: {
+            "model": JobStatusEnvelope,
+            "description": "The job is cancelling; poll it until `cancelled`.",
+        },
+        404: problem_response(404),
+        409: problem_response(409, "The job has already completed."),
     },
 )
 def cancel_job(
@@ -77,9 +94,21 @@ def cancel_job(
 @router.get(
     "/{job_id}/results",
     summary="The 207 multi-status envelope of a completed job, whole or paged",
+    status_code=207,
     responses={
-        202: {"description": "The job is not finished; the body is its status."},
-        207: {"description": "One result per input row, in input order."},
+        202: {
+            "model": JobStatusEnvelope,
+            "description": "The job is not finished; the body is its status.",
+        },
+        207: {
+            "model": ResultsEnvelope,
+            "description": "One result per input row, in input order.",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+        },
+        404: problem_response(404),
     },
 )
 def job_results(
@@ -87,33 +116,67 @@ def job_results(
     services: ServicesDep,
     caller: CallerDep,
     vbasoftware_database: DatabaseHeader = None,
-    page: Annotated[int | None, Query(ge=1)] = None,
+    page: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     page_size: Annotated[int | None, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = None,
+    status: Annotated[
+        str | None, Query(description="failed, succeeded, or codes/classes: 503,4xx")
+    ] = None,
+    accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     meta = visible_job(services, caller, job_id, vbasoftware_database)
+    keep = parse_status_filter(status)
     if not meta.state.terminal:
         return _json(envelope(meta.public(), job_id), 202)
-    spec = get_entity(meta.entity)
-    headers: dict[str, str] = {}
-    start, stop = 0, meta.total
-    if page is not None or page_size is not None:
-        size = page_size or DEFAULT_PAGE_SIZE
-        number = page or 1
-        start, stop = (number - 1) * size, min(number * size, meta.total)
-        headers["x-pagination"] = orjson.dumps(
-            {
-                "TotalCount": meta.total,
-                "TotalPages": math.ceil(meta.total / size),
-                "CurrentPage": number,
-                "PageSize": size,
-            }
-        ).decode()
-    outcomes = services.store.iter_outcomes(meta, start, max(start, stop))
-    return StreamingResponse(
-        stream_envelope(spec, outcomes, job_id),
-        status_code=207,
-        media_type="application/json",
-        headers=headers,
+    paged = page is not None or page_size is not None
+    return results_response(
+        services.store,
+        meta,
+        media=media_type(accept),
+        keep=keep,
+        page=(page or 1, page_size or DEFAULT_PAGE_SIZE) if paged else None,
+    )
+
+
+@router.post(
+    "/{job_id}/retry",
+    summary="Run again only the rows whose last status was 5xx (or the chosen statuses)",
+    responses={
+        200: {"description": "No row had such a status: nothing was queued."},
+        202: {"description": "The rows are queued again under the same job ID."},
+        409: {"description": "The job is not finished, or a retry is being prepared."},
+    },
+)
+def retry_job(
+    job_id: str,
+    services: ServicesDep,
+    caller: CallerDep,
+    vbasoftware_database: DatabaseHeader = None,
+    statuses: Annotated[
+        str, Query(description="HTTP codes and classes to retry, e.g. 503,409 or 5xx")
+    ] = "5xx",
+) -> Response:
+    meta = visible_job(services, caller, job_id, vbasoftware_database)
+    keep = parse_status_filter(statuses) or parse_status_filter("5xx")
+    assert keep is not None
+    if not meta.state.terminal:
+        raise Problem(409, "job-not-finished", "Conflict", "Only a finished job can be retried.")
+    codes = [code for code in range(100, 600) if keep(code)]
+    try:
+        plan = prepare_retry(services.store, meta, codes)
+    except RetryBusy:
+        raise Problem(
+            409, "retry-in-progress", "Conflict", "A retry of this job is being prepared."
+        ) from None
+    if plan.rows_by_chunk:
+        chunks = sorted(plan.rows_by_chunk)
+        counts = [plan.rows_by_chunk[c] for c in chunks]
+        services.enqueuer.enqueue_chunks(job_id, chunks, counts, queue=meta.queue)
+    log.info("job %s: retry queued %d rows (%d unavailable)", job_id, plan.rows, plan.unavailable)
+    after = visible_job(services, caller, job_id, vbasoftware_database)
+    body = envelope({**after.public(), "retriedRows": plan.rows}, job_id)
+    headers = {"Location": f"/jobs/{job_id}"}
+    return Response(
+        orjson.dumps(body), 202 if plan.rows else 200, headers, media_type="application/json"
     )
 
 

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from redis import Redis
 from sqlalchemy import Engine, create_engine, text
 
+from claimpay.messaging import fast_queue
 from claimpay.settings import Settings
 from producer.main import create_app
 from tests.conftest import require_service
@@ -28,6 +29,7 @@ from worker.migrate import upgrade
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 PG_HOST, PG_PORT = "127.0.0.1", 5432
+WEBHOOK_SECRET = "test-webhook-secret-0123456789abcdef"
 PG_ADMIN_URL = f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/test"
 
 
@@ -86,6 +88,7 @@ def stack_env(
         "CLAIMPAY_CHUNK_SIZE": "500",
         "CLAIMPAY_MAX_RETRIES": "3",
         "CLAIMPAY_RETRY_BACKOFF_S": "0.2",
+        "CLAIMPAY_WEBHOOK_SECRET": WEBHOOK_SECRET,
     }
     yield env
     client = Redis.from_url(redis_url)
@@ -118,7 +121,8 @@ def start_worker(env: dict[str, str], log_path: Path, concurrency: int = 2) -> W
     """`celery -A worker.celery_app worker`, exactly as an operator would start it."""
     celery = str(Path(sys.executable).parent / "celery")
     argv = [celery, "-A", "worker.celery_app", "worker", f"--concurrency={concurrency}"]
-    argv += ["--loglevel=INFO", f"--queues={env['CLAIMPAY_QUEUE']}", "--without-gossip"]
+    queues = f"{env['CLAIMPAY_QUEUE']},{fast_queue(env['CLAIMPAY_QUEUE'])}"  # small jobs: .fast
+    argv += ["--loglevel=INFO", f"--queues={queues}", "--without-gossip"]
     argv += ["--without-mingle", "-E"]
     handle = log_path.open("wb")
     process = subprocess.Popen(

@@ -106,12 +106,6 @@ def test_the_key_is_scoped_to_the_database(keyed: TestClient, caller: Headers) -
         assert wait_for_job(keyed, job_id, caller(database=database))["created"] == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: producer/routes/batch.py _idempotent_submit/_replay fingerprint only the "
-    "body, not the options (dryRun, callbackUrl, chunkSize): the real run of a batch that "
-    "was dry-run with the same key is answered with the dry-run job and nothing is written",
-)
 def test_a_real_run_is_not_answered_with_the_dry_run_of_the_same_key(
     keyed: TestClient, pg_engine: Engine, caller: Headers
 ) -> None:

@@ -73,13 +73,24 @@ def test_envelope_has_data_error_and_activity_id() -> None:
     assert envelope(None, "job-2", {"status": 400})["error"] == {"status": 400}
 
 
+def expanded(outcomes: list[Outcome]) -> list[dict[str, Any]]:
+    return [expand(CLAIM_PROMPT_PAY, item) for item in outcomes]
+
+
+def test_expand_lists_the_earlier_attempts_of_a_retried_row() -> None:
+    attempts = [{"status": 503, "body": "Database unavailable after 3 attempts"}]
+    item = expand(CLAIM_PROMPT_PAY, outcome(0, CREATED, 5), attempts)
+    assert item["attempts"] == attempts
+    assert "attempts" not in expand(CLAIM_PROMPT_PAY, outcome(0, CREATED, 5))
+
+
 def test_stream_envelope_is_valid_json_in_input_order() -> None:
     outcomes = [
         outcome(0, CREATED, 10),
         outcome(1, INVALID, None, 'bad "quote" \u00e9'),
         outcome(2, UPDATED, 10),
     ]
-    body = parse(list(stream_envelope(CLAIM_PROMPT_PAY, outcomes, "act-1")))
+    body = parse(list(stream_envelope(expanded(outcomes), "act-1")))
     assert body["error"] is None
     assert body["debug"] == {"activityID": "act-1"}
     assert [item["status"] for item in body["data"]] == [CREATED, INVALID, UPDATED]
@@ -88,14 +99,14 @@ def test_stream_envelope_is_valid_json_in_input_order() -> None:
 
 
 def test_stream_envelope_of_no_rows_has_empty_data() -> None:
-    body = parse(list(stream_envelope(CLAIM_PROMPT_PAY, [], "act-0")))
+    body = parse(list(stream_envelope([], "act-0")))
     assert body == {"data": [], "error": None, "debug": {"activityID": "act-0"}}
 
 
 @pytest.mark.parametrize("count", [1, 3, 6, 7, 10])
 def test_stream_envelope_with_more_items_than_the_batch_size(count: int) -> None:
     outcomes = [outcome(i, CREATED if i % 2 else UPDATED, i) for i in range(count)]
-    parts = list(stream_envelope(CLAIM_PROMPT_PAY, outcomes, "act", batch=3))
+    parts = list(stream_envelope(expanded(outcomes), "act", batch=3))
     body = parse(parts)
     assert [item["id"][0]["value"] for item in body["data"]] == list(range(count))
     assert len(parts) == 2 + -(-count // 3)
@@ -104,12 +115,12 @@ def test_stream_envelope_with_more_items_than_the_batch_size(count: int) -> None
 def test_stream_envelope_consumes_its_input_a_batch_at_a_time() -> None:
     seen: list[int] = []
 
-    def produce() -> Iterator[Outcome]:
+    def produce() -> Iterator[dict[str, Any]]:
         for i in range(5):
             seen.append(i)
-            yield outcome(i, CREATED, i)
+            yield expand(CLAIM_PROMPT_PAY, outcome(i, CREATED, i))
 
-    stream = stream_envelope(CLAIM_PROMPT_PAY, produce(), "act", batch=2)
+    stream = stream_envelope(produce(), "act", batch=2)
     parts = [next(stream), next(stream)]
     assert seen == [0, 1]
     parts.extend(stream)

@@ -22,11 +22,19 @@ class RecordingEnqueuer:
     """Keeps the chunks the API queued, for an in-process worker to run."""
 
     queued: list[tuple[str, int]] = field(default_factory=list)
+    queues: dict[str, str | None] = field(default_factory=dict)
+    """The queue each job's chunks were sent to, by job ID."""
 
     def enqueue_chunks(
-        self, job_id: str, chunk_nos: Sequence[int], rows: Sequence[int | None]
+        self,
+        job_id: str,
+        chunk_nos: Sequence[int],
+        rows: Sequence[int | None],
+        *,
+        queue: str | None = None,
     ) -> None:
         self.queued.extend((job_id, chunk_no) for chunk_no in chunk_nos)
+        self.queues[job_id] = queue
 
 
 @dataclass

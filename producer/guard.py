@@ -1,0 +1,104 @@
+"""The app's gatekeeping, built once by `create_app`: authentication, users, rate and job
+limits. Routes reach it through the dependencies in `producer.deps`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from claimpay.jobstore import JobStore
+from claimpay.passwords import User, UserDirectory
+from claimpay.settings import Settings
+from claimpay.tokens import TokenIssuer
+from producer.auth import Authenticator, Caller
+from producer.joblimit import ActiveJobs
+from producer.problems import Problem
+from producer.ratelimit import RateLimiter
+
+
+@dataclass
+class Guard:
+    """Everything that decides whether a request may go on."""
+
+    authenticator: Authenticator
+    users: UserDirectory
+    issuer: TokenIssuer | None
+    rate_limiter: RateLimiter | None
+    active_jobs: ActiveJobs | None
+
+    @classmethod
+    def build(cls, settings: Settings, store: JobStore) -> Guard:
+        """Raises `RuntimeError` for a configuration the API must not start with."""
+        authenticator = Authenticator.from_settings(settings)
+        users = UserDirectory(
+            {
+                name: User(name, user.password_hash.get_secret_value(), frozenset(user.databases))
+                for name, user in settings.users.items()
+            }
+        )
+        issuer = _issuer(settings)
+        limiter = None
+        if settings.rate_limit_per_s > 0:
+            limiter = RateLimiter(
+                store.redis, store.store_keys, settings.rate_limit_per_s, settings.rate_limit_burst
+            )
+        jobs = ActiveJobs(store, settings.max_active_jobs_per_key)
+        return cls(
+            authenticator=authenticator,
+            users=users,
+            issuer=issuer,
+            rate_limiter=limiter,
+            active_jobs=jobs if settings.max_active_jobs_per_key else None,
+        )
+
+    def throttle(self, key_id: str) -> None:
+        """Spend one request of the key's rate; 429 with `Retry-After` when it is spent."""
+        if self.rate_limiter is None:
+            return
+        decision = self.rate_limiter.hit(key_id)
+        if not decision.allowed:
+            raise Problem(
+                429,
+                "rate-limited",
+                "Too Many Requests",
+                "This API key sends requests faster than its rate limit; retry later.",
+                headers={"Retry-After": decision.retry_after_header},
+            )
+
+    def admit_job(self, caller: Caller, job_id: str) -> None:
+        """Count a new job against the caller's key; 429 while it has too many unfinished."""
+        if self.active_jobs is None or self.active_jobs.admit(caller.key_id, job_id):
+            return
+        raise Problem(
+            429,
+            "too-many-active-jobs",
+            "Too Many Requests",
+            "This API key has too many unfinished jobs; retry when one has finished.",
+            headers={"Retry-After": "5"},
+        )
+
+
+def _issuer(settings: Settings) -> TokenIssuer | None:
+    """The token issuer; required (and able to sign accepted tokens) when users exist."""
+    try:
+        issuer = TokenIssuer.from_settings(settings)
+    except RuntimeError:
+        if settings.users:
+            raise
+        return None
+    if settings.users and issuer.algorithm not in settings.accepted_jwt_algorithms():
+        raise RuntimeError(
+            f"CLAIMPAY_JWT_ALGORITHM {issuer.algorithm} signs user tokens that "
+            "CLAIMPAY_JWT_ALGORITHMS does not accept"
+        )
+    return issuer
+
+
+def get_guard(request: Request) -> Guard:
+    guard: Guard = request.app.state.guard
+    return guard
+
+
+GuardDep = Annotated[Guard, Depends(get_guard)]

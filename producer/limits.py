@@ -1,0 +1,143 @@
+"""Request limits of the batch call: media type, body size, rows, row size and nesting.
+
+The headers are checked before a byte of the body is read (415, 413 on `Content-Length`);
+the rest while the body streams in (`producer.intake`), which stops at the first crossed
+limit so a hostile body is never read, parsed or stored whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from claimpay.settings import Settings
+from producer.problems import Problem, problem_response
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeLimits:
+    """What one batch body may hold (see the settings of the same names)."""
+
+    max_body_bytes: int = 256 * 2**20
+    max_rows: int = 1_000_000
+    max_row_bytes: int = 64 * 1024
+    max_depth: int = 8
+
+    @classmethod
+    def of(cls, settings: Settings) -> IntakeLimits:
+        return cls(
+            max_body_bytes=settings.max_body_bytes,
+            max_rows=settings.max_rows,
+            max_row_bytes=settings.max_row_bytes,
+            max_depth=settings.max_json_depth,
+        )
+
+
+class BodyRejected(Exception):
+    """Raised when a body crosses a limit; carries its HTTP status and problem type."""
+
+    status = 413
+    slug = "body-too-large"
+    title = "Content Too Large"
+
+
+class BodyTooLarge(BodyRejected):
+    """Raised when the body is longer than `max_body_bytes`."""
+
+
+class TooManyRows(BodyRejected):
+    """Raised at the first row beyond `max_rows`."""
+
+    slug = "too-many-rows"
+
+
+class RowTooLarge(BodyRejected):
+    """Raised when one row's JSON text is longer than `max_row_bytes` (a huge string)."""
+
+    slug = "row-too-large"
+
+
+class TooDeep(BodyRejected):
+    """Raised when the body nests deeper than `max_depth` (rows are flat objects)."""
+
+    status = 400
+    slug = "nesting-too-deep"
+    title = "Bad Request"
+
+
+class InvalidValue(BodyRejected):
+    """Raised for a value no JSON reader can take (a number beyond a double or 64 bits,
+    an unpaired surrogate), found only once the row is encoded for storage."""
+
+    status = 400
+    slug = "malformed-body"
+    title = "Bad Request"
+
+
+class DuplicateKeys(BodyRejected):
+    """Raised when an object in the body names the same member twice (ambiguous JSON)."""
+
+    status = 400
+    slug = "duplicate-keys"
+    title = "Bad Request"
+
+
+JSON_MEDIA_TYPES = ("application/json",)
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """`application/json` or any `+json` type, in UTF-8 (the only charset JSON has)."""
+    media_type, _, params = content_type.partition(";")
+    media_type = media_type.strip().lower()
+    if media_type not in JSON_MEDIA_TYPES and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        return False
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() != "utf-8":
+            return False
+    return True
+
+
+def check_batch_headers(request: Request, limits: IntakeLimits) -> None:
+    """415 for a body that is not JSON (or is compressed), 413 for a declared length over
+    `max_body_bytes`: both before any of the body is read. A missing `Content-Type` is
+    taken as JSON, as many clients send none."""
+    content_type = request.headers.get("content-type")
+    if content_type is not None and not is_json_media_type(content_type):
+        raise Problem(
+            415,
+            "unsupported-media-type",
+            "Unsupported Media Type",
+            "The body must be application/json (UTF-8).",
+        )
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise Problem(
+            415,
+            "unsupported-content-encoding",
+            "Unsupported Media Type",
+            "The body must not be compressed (Content-Encoding is not supported).",
+        )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limits.max_body_bytes:
+        raise Problem(
+            413, BodyTooLarge.slug, BodyTooLarge.title, too_large_detail(limits.max_body_bytes)
+        )
+
+
+def too_large_detail(max_body_bytes: int) -> str:
+    return f"The body is larger than the limit of {max_body_bytes} bytes."
+
+
+def install_intake_handlers(app: FastAPI) -> None:
+    """Limits crossed while the body streams in become problem envelopes."""
+
+    async def on_rejected(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, BodyRejected)
+        return problem_response(request, Problem(exc.status, exc.slug, exc.title, str(exc)))
+
+    app.add_exception_handler(BodyRejected, on_rejected)
