@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 
-KEEP_ON_UPDATE = ("entry_date", "entry_user")
+from worker.upsert.fields import KEEP_ON_UPDATE
 
 
 def upsert_copy(

@@ -13,9 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, func, select
 
+from worker.upsert.fields import KEEP_ON_UPDATE
 from worker.upsert.postgres import upsert_copy
-
-KEEP_ON_UPDATE = ("entry_date", "entry_user")
 
 Strategy = Callable[[Connection, Table, str, Sequence[dict[str, Any]], dict[str, Any]], list[bool]]
 
