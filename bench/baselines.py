@@ -1,0 +1,87 @@
+"""The two reference points claimpay is judged against, on the same PostgreSQL:
+the naive ORM (merge + commit per row) and the bulk-load limit (COPY + one merge)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import psycopg
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from bench.config import USER
+from bench.cpu import cpu_seconds
+from bench.measures import Throughput
+from bench.rows import COLUMNS, batch, existing_keys, table_row
+from bench.tables import TABLE, count_postgres, reset_postgres
+from worker.models import ClaimPromptPay
+
+STAGE = "bench_stage"
+
+
+class WrongCount(Exception):
+    """Raised when a measurement did not create and update the rows it should have."""
+
+
+def naive_orm(sqlalchemy_url: str, libpq_url: str, count: int, first_key: int) -> Throughput:
+    """`session.merge(ClaimPromptPay(...))` and `commit()` for each row, half of them new."""
+    existing = existing_keys(count, first_key)
+    reset_postgres(libpq_url, existing)
+    rows = batch(count, first_key)
+    engine = create_engine(sqlalchemy_url)
+    try:
+        with Session(engine) as session:
+            started = time.perf_counter()
+            for row in rows:
+                now = datetime.now(UTC).replace(tzinfo=None)
+                session.merge(ClaimPromptPay(**table_row(row, now, USER)))
+                session.commit()
+            seconds = time.perf_counter() - started
+    finally:
+        engine.dispose()
+    stored = count_postgres(libpq_url)
+    if stored != count:
+        raise WrongCount(f"naive ORM: {stored} rows stored, expected {count}")
+    return Throughput(count, seconds, created=count - len(existing), updated=len(existing))
+
+
+def copy_merge(libpq_url: str, count: int, first_key: int) -> Throughput:
+    """COPY every row into a temporary table, then one `INSERT ... SELECT ... ON CONFLICT
+    DO UPDATE`, in one transaction on one connection: the practical bulk-load limit."""
+    existing = existing_keys(count, first_key)
+    reset_postgres(libpq_url, existing)
+    rows = batch(count, first_key)
+    cols = ", ".join(COLUMNS)
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c != COLUMNS[0])
+    merge = f"""
+WITH merged AS (
+  INSERT INTO {TABLE} ({cols}) SELECT {cols} FROM {STAGE}
+  ON CONFLICT ({COLUMNS[0]}) DO UPDATE SET {sets}
+  RETURNING (xmax = 0) AS created
+)
+SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM merged
+"""  # noqa: S608 - identifiers are constants
+    with psycopg.connect(libpq_url) as conn:
+        backend = conn.info.backend_pid
+        cpu_before = time.process_time(), cpu_seconds(backend)
+        started = time.perf_counter()
+        with conn.cursor() as cursor:
+            cursor.execute(f"CREATE TEMP TABLE {STAGE} (LIKE {TABLE}) ON COMMIT DROP")
+            with cursor.copy(f"COPY {STAGE} ({cols}) FROM STDIN") as copy:
+                now = datetime.now(UTC).replace(tzinfo=None)
+                for row in rows:
+                    columns = table_row(row, now, USER)
+                    copy.write_row([columns[name] for name in COLUMNS])
+            cursor.execute(merge)
+            counted = cursor.fetchone()
+        conn.commit()
+        seconds = time.perf_counter() - started
+        cpu: dict[str, float | int | str] = {
+            "cpu_s_client": round(time.process_time() - cpu_before[0], 2),
+            "cpu_s_postgresql": round(cpu_seconds(backend) - cpu_before[1], 2),
+        }
+    created, updated = (int(counted[0]), int(counted[1])) if counted else (0, 0)
+    if (created, updated) != (count - len(existing), len(existing)):
+        raise WrongCount(f"COPY + merge: created {created}, updated {updated}")
+    return Throughput(count, seconds, created=created, updated=updated, extra=cpu)

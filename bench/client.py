@@ -1,0 +1,78 @@
+"""A claimpay API client as a user's program would be: submit, poll, read the results."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import httpx
+import orjson
+
+from bench.config import API_KEY, USER
+from claimpay.tokens import mint_token
+
+BATCH_PATH = "/claim-prompt-pays-batch"
+TOKEN_TTL_S = 3600
+
+
+class JobFailed(Exception):
+    """Raised when a submission is refused or a job does not complete in time."""
+
+
+class ClaimpayClient:
+    """One keep-alive HTTP connection to the API, authenticated as the bench user."""
+
+    def __init__(self, base_url: str, jwt_secret: str) -> None:
+        token = mint_token(jwt_secret, USER, TOKEN_TTL_S)
+        self.http = httpx.Client(
+            base_url=base_url,
+            headers={"x-api-key": API_KEY, "Authorization": f"Bearer {token}"},
+            timeout=httpx.Timeout(600, connect=10),
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def submit(self, database: str, body: bytes | Iterable[bytes]) -> str:
+        """PUT a batch (bytes, or an iterator of pieces sent chunked); the job ID."""
+        response = self.http.put(
+            BATCH_PATH,
+            content=body,
+            headers={"vbasoftware-database": database, "Content-Type": "application/json"},
+        )
+        if response.status_code != 202:
+            raise JobFailed(f"submit answered {response.status_code}: {response.text[:300]}")
+        job_id: str = response.json()["data"]["jobId"]
+        return job_id
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        response = self.http.get(f"/jobs/{job_id}")
+        if response.status_code != 200:
+            raise JobFailed(f"status answered {response.status_code}: {response.text[:300]}")
+        data: dict[str, Any] = orjson.loads(response.content)["data"]
+        return data
+
+    def wait(
+        self, job_id: str, poll_s: float, timeout_s: float, check: Callable[[], None]
+    ) -> dict[str, Any]:
+        """Poll `GET /jobs/{id}` every `poll_s` until the job is completed; its status.
+        `check` runs between polls (it raises if a process under test has died)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            data = self.status(job_id)
+            if data["state"] == "completed":
+                return data
+            if time.monotonic() > deadline:
+                raise JobFailed(f"job {job_id} not completed after {timeout_s:g}s: {data}")
+            check()
+            time.sleep(poll_s)
+
+    def result_statuses(self, job_id: str) -> Counter[int]:
+        """How many rows of the 207 envelope got each status."""
+        response = self.http.get(f"/jobs/{job_id}/results")
+        if response.status_code != 207:
+            raise JobFailed(f"results answered {response.status_code}: {response.text[:300]}")
+        items = orjson.loads(response.content)["data"]
+        return Counter(int(item["status"]) for item in items)

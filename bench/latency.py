@@ -1,0 +1,49 @@
+"""Latency of a small batch: submit → completed seen, polling `GET /jobs/{id}` every ~1 ms."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import orjson
+
+from bench.client import ClaimpayClient
+from bench.e2e import Target, verify_job
+from bench.measures import LatencySummary
+from bench.rows import batch, existing_keys
+from bench.stack import Stack
+
+POLL_S = 0.001
+TIMEOUT_S = 30.0
+
+
+def small_batches(
+    client: ClaimpayClient, stack: Stack, target: Target, batches: int, rows: int
+) -> LatencySummary:
+    """`batches` sequential batches of `rows` rows each (half of the keys stored already)."""
+    target.reset(existing_keys(batches * rows, 1))
+    bodies = [orjson.dumps(batch(rows, 1 + n * rows, seed=n)) for n in range(batches)]
+    times_ms: list[float] = []
+    for body in bodies:
+        started = time.perf_counter()
+        job_id = client.submit(target.database, body)
+        status = client.wait(job_id, POLL_S, TIMEOUT_S, stack.check_alive)
+        times_ms.append((time.perf_counter() - started) * 1000)
+        verify_job(status, rows, rows // 2)
+    return LatencySummary(
+        batches=batches,
+        rows_per_batch=rows,
+        p50_ms=percentile(times_ms, 50),
+        p99_ms=percentile(times_ms, 99),
+        max_ms=max(times_ms),
+        mean_ms=statistics.fmean(times_ms),
+    )
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """The `pct`-th percentile, linearly interpolated between the closest ranks."""
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * pct / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)

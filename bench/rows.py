@@ -1,0 +1,76 @@
+"""Benchmark rows: as a client sends them (JSON names), as a stream of JSON bytes, and as
+table columns for preloading the keys that must already exist."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from tests.factories import make_row, make_rows
+
+JSON_TO_COLUMN = {
+    "claimPromptPay_Key": "claim_prompt_pay_key",
+    "division_ID": "division_id",
+    "group_ID": "group_id",
+    "plan_ID": "plan_id",
+    "prompt_Pay_Duration": "prompt_pay_duration",
+    "prompt_Pay_Duration_Type": "prompt_pay_duration_type",
+    "tax_ID": "tax_id",
+}
+COLUMNS = (
+    "claim_prompt_pay_key",
+    "division_id",
+    "entry_date",
+    "entry_user",
+    "group_id",
+    "plan_id",
+    "prompt_pay_duration",
+    "prompt_pay_duration_type",
+    "tax_id",
+    "update_date",
+    "update_user",
+)
+PRELOAD_SEED = 1_000_003
+PIECE_ROWS = 2_000
+
+
+def batch(count: int, first_key: int, seed: int = 7) -> list[dict[str, Any]]:
+    """`count` valid rows with keys `first_key ...`, as the client sends them."""
+    return make_rows(count, first_key=first_key, seed=seed)
+
+
+def existing_keys(count: int, first_key: int) -> range:
+    """The keys of a `count`-row batch that exist before it is applied: every other one,
+    so each chunk mixes creates and updates."""
+    return range(first_key, first_key + count, 2)
+
+
+def body_stream(count: int, first_key: int, seed: int = 7) -> Iterator[bytes]:
+    """The JSON array of `batch(count, first_key)` as pieces of bytes, built as they are
+    sent: the whole body never exists in memory."""
+    yield b"["
+    for offset in range(0, count, PIECE_ROWS):
+        size = min(PIECE_ROWS, count - offset)
+        piece = orjson.dumps(batch(size, first_key + offset, seed + offset))
+        yield piece[1:-1] if offset == 0 else b"," + piece[1:-1]
+    yield b"]"
+
+
+def table_row(row: dict[str, Any], now: datetime, user: str) -> dict[str, Any]:
+    """A client row as the table's columns, with the audit columns filled."""
+    columns = {JSON_TO_COLUMN[name]: value for name, value in row.items()}
+    columns.update(entry_date=now, entry_user=user, update_date=now, update_user=user)
+    return columns
+
+
+def preload_rows(keys: range, user: str = "preload") -> Iterator[tuple[Any, ...]]:
+    """Table tuples (in `COLUMNS` order) for `keys`, with values unlike the batch's own."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rng = random.Random(PRELOAD_SEED)
+    for key in keys:
+        columns = table_row(make_row(key, rng), now, user)
+        yield tuple(columns[name] for name in COLUMNS)
