@@ -107,12 +107,14 @@ class JobStore:
     def write_rows(
         self, job_id: str, rows: Mapping[int, list[bytes]], moved: Mapping[int, int]
     ) -> None:
-        """Append encoded `[index, row]` items to their chunks, in one round trip."""
+        """Append encoded `[index, row]` items to their chunks, in one round trip; each
+        chunk's items of a call go into one list element (`[[index, row], ...]`), which
+        spares Redis and both sides a per-row round of encoding and parsing."""
         keys = self.keys(job_id)
         pipe = self.redis.pipeline(transaction=False)
         for chunk_no, items in rows.items():
             if items:
-                pipe.rpush(keys.rows(chunk_no), *items)
+                pipe.rpush(keys.rows(chunk_no), b"[" + b",".join(items) + b"]")
                 pipe.expire(keys.rows(chunk_no), self.ttl_s)
         if moved:
             pipe.hset(keys.moved, mapping={str(i): c for i, c in moved.items()})
@@ -202,13 +204,10 @@ class JobStore:
         if retry_round:
             wanted = {int(i) for i in self.redis.smembers(keys.retry_rows(chunk_no))}
         rows = []
-        for item in self.redis.lrange(keys.rows(chunk_no), 0, -1):
-            try:
-                index, row = orjson.loads(item)
-            except (orjson.JSONDecodeError, TypeError, ValueError):
-                continue
-            if wanted is None or index in wanted:
-                rows.append((index, row))
+        for element in cast(list[bytes], self.redis.lrange(keys.rows(chunk_no), 0, -1)):
+            for index, row in _pairs(element):
+                if wanted is None or index in wanted:
+                    rows.append((index, row))
         return rows
 
     def record_chunk(
@@ -340,6 +339,21 @@ class JobStore:
             for index in range(block_start, block_stop):
                 yield pending.pop(index, None) or (index, 500, MISSING_RESULT, None)
             block_start = block_stop
+
+
+def _pairs(element: bytes) -> list[tuple[int, Any]]:
+    """The `(index, row)` pairs of one stored element: a batch `[[i, row], ...]` or a
+    single `[i, row]`; what cannot be decoded is left out."""
+    try:
+        decoded = orjson.loads(element)
+    except orjson.JSONDecodeError:
+        return []
+    items = decoded if decoded and isinstance(decoded[0], list) else [decoded]
+    return [
+        (item[0], item[1])
+        for item in items
+        if isinstance(item, list) and len(item) == 2 and isinstance(item[0], int)
+    ]
 
 
 def _text(value: bytes | str) -> str:

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from redis.typing import EncodableT, FieldT
@@ -60,10 +60,10 @@ def prepare_retry(store: JobStore, meta: JobMeta, statuses: Collection[int]) -> 
 
 def _collect(
     store: JobStore, meta: JobMeta, statuses: Collection[int]
-) -> tuple[RetryPlan, dict[int, list[bytes]], dict[str, bytes], Counter[str]]:
+) -> tuple[RetryPlan, dict[int, list[int]], dict[str, bytes], Counter[str]]:
     keys = store.keys(meta.job_id)
     plan = RetryPlan()
-    rows: dict[int, list[bytes]] = {}
+    rows: dict[int, list[int]] = {}
     history: dict[str, bytes] = {}
     deltas: Counter[str] = Counter()
     for chunk_no in sorted(int(c) for c in store.redis.smembers(keys.chunks)):
@@ -71,16 +71,15 @@ def _collect(
         wanted = {i: item for i, item in wanted.items() if item[1] in statuses}
         if not wanted:
             continue
-        kept = cast(list[bytes], store.redis.lrange(keys.rows(chunk_no), 0, -1))
-        chosen = [raw for raw in kept if orjson.loads(raw)[0] in wanted]
+        chosen = [i for i, _ in store.load_rows(meta.job_id, chunk_no) if i in wanted]
         plan.unavailable += len(wanted) - len(chosen)
         if not chosen:
             continue
         rows[chunk_no] = chosen
         plan.rows_by_chunk[chunk_no] = len(chosen)
-        earlier = _earlier_attempts(store, meta.job_id, [orjson.loads(r)[0] for r in chosen])
-        for raw in chosen:
-            item = wanted[orjson.loads(raw)[0]]
+        earlier = _earlier_attempts(store, meta.job_id, chosen)
+        for index in chosen:
+            item = wanted[index]
             attempts = [*earlier.get(item[0], []), _attempt(item)]
             history[str(item[0])] = orjson.dumps(attempts)
             deltas.update(_counted_as(item[1]))
@@ -90,16 +89,16 @@ def _collect(
 def _requeue(
     store: JobStore,
     meta: JobMeta,
-    rows: dict[int, list[bytes]],
+    rows: dict[int, list[int]],
     history: dict[str, bytes],
     deltas: Counter[str],
 ) -> None:
     keys = store.keys(meta.job_id)
     pipe = store.redis.pipeline(transaction=True)
-    for chunk_no, items in rows.items():
+    for chunk_no, indexes in rows.items():
         # The chunk keeps all its rows (others may be retried later); the round applies these.
         pipe.delete(keys.retry_rows(chunk_no))
-        pipe.sadd(keys.retry_rows(chunk_no), *(orjson.loads(item)[0] for item in items))
+        pipe.sadd(keys.retry_rows(chunk_no), *indexes)
         pipe.expire(keys.retry_rows(chunk_no), store.ttl_s)
         pipe.srem(keys.done, chunk_no)
         pipe.hdel(keys.deliveries, str(chunk_no))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from claimpay.entities import EntitySpec
 
@@ -39,6 +40,21 @@ def validate_row(spec: EntitySpec, raw: Any) -> ValidRow | InvalidRow:
         return InvalidRow(_describe(exc), usable_key(spec, raw))
     # `__dict__` holds exactly the fields; `dict(model)` would iterate in Python, 3x slower.
     return ValidRow(values=model.__dict__.copy(), sent=frozenset(model.model_fields_set))
+
+
+def validate_rows(spec: EntitySpec, raws: list[Any]) -> list[dict[str, Any]] | None:
+    """Column values of every row when all of them are valid (one call into pydantic,
+    about twice as fast as row by row); None when any row is invalid."""
+    try:
+        models = _list_adapter(spec.row_model).validate_python(raws)
+    except ValidationError:
+        return None
+    return [model.__dict__.copy() for model in models]
+
+
+@lru_cache(maxsize=16)
+def _list_adapter(model: type[BaseModel]) -> TypeAdapter[list[BaseModel]]:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
 def usable_key(spec: EntitySpec, raw: Any) -> int | str | None:

@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     queue: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "claimpay"
     chunk_size: Annotated[int, Field(ge=1, le=50_000)] = 1_000
     result_ttl_s: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
-    intake_buffer_bytes: Annotated[int, Field(ge=0, le=2**30)] = 32 * 2**20
+    intake_buffer_bytes: Annotated[int, Field(ge=0, le=2**30)] = 16 * 2**20
 
     max_retries: Annotated[int, Field(ge=0, le=100)] = 8
     retry_backoff_s: Annotated[float, Field(gt=0, le=600)] = 1.0

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from claimpay.clock import utc_now
 from claimpay.entities import EntitySpec
 from claimpay.envelope import CREATED, INVALID, UPDATED, Outcome, outcome
-from claimpay.rows import InvalidRow, validate_row
+from claimpay.rows import InvalidRow, validate_row, validate_rows
 from worker import ledger
 from worker.errors import TransientError, is_transient
 from worker.upsert import upsert_rows
@@ -25,7 +25,13 @@ WOULD = {CREATED: "Would create", UPDATED: "Would update"}
 def split_valid(
     spec: EntitySpec, raw_rows: Sequence[tuple[int, Any]]
 ) -> tuple[list[tuple[int, dict[str, Any]]], list[Outcome]]:
-    """Valid rows as `(index, column values)`, and a 400 outcome for every invalid one."""
+    """Valid rows as `(index, column values)`, and a 400 outcome for every invalid one.
+
+    The whole chunk is validated in one call first; only a chunk with an invalid row is
+    validated row by row, to say which rows and why."""
+    whole = validate_rows(spec, [raw for _, raw in raw_rows])
+    if whole is not None:
+        return [(index, values) for (index, _), values in zip(raw_rows, whole, strict=True)], []
     valid: list[tuple[int, dict[str, Any]]] = []
     invalid: list[Outcome] = []
     for index, raw in raw_rows:

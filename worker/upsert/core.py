@@ -41,7 +41,8 @@ def upsert_rows(
     its stored ones unless the row sends them.
     """
     strategy = strategy_for(conn.dialect.name)
-    filled = [(index, _fill(table, values, user, now)) for index, values in rows]
+    updater = _fit(table, "update_user", user)
+    filled = [(index, _fill(values, updater, now)) for index, values in rows]
     inserts = {
         "entry_date": now,
         "entry_user": _fit(table, "entry_user", user),
@@ -94,12 +95,12 @@ def _apply_isolating(
     ]
 
 
-def _fill(table: Table, values: dict[str, Any], user: str, now: datetime) -> dict[str, Any]:
+def _fill(values: dict[str, Any], updater: str, now: datetime) -> dict[str, Any]:
     values = dict(values)
     if values.get("update_date") is None:
         values["update_date"] = now
     if values.get("update_user") is None:
-        values["update_user"] = _fit(table, "update_user", user)
+        values["update_user"] = updater
     return values
 
 
