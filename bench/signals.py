@@ -6,22 +6,10 @@ from __future__ import annotations
 import contextlib
 import signal
 from collections.abc import Iterator
-from types import FrameType
 
+from claimpay.devstack import signals_raise_keyboard_interrupt as terminate_as_interrupt
 
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise KeyboardInterrupt (so `finally` runs)."""
-
-    def _raise(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, _raise) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+__all__ = ["terminate_as_interrupt", "uninterruptible"]
 
 
 @contextlib.contextmanager

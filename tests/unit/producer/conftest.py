@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,29 +12,10 @@ from claimpay.jobstore import JobStore
 from claimpay.settings import Settings
 from producer.main import create_app
 from tests.factories import make_settings
+from tests.fakes import RecordingEnqueuer
 from worker.chunks import run_chunk
 from worker.context import WorkerContext
 from worker.engines import EngineRegistry
-
-
-@dataclass
-class RecordingEnqueuer:
-    """Keeps the chunks the API queued, for an in-process worker to run."""
-
-    queued: list[tuple[str, int]] = field(default_factory=list)
-    queues: dict[str, str | None] = field(default_factory=dict)
-    """The queue each job's chunks were sent to, by job ID."""
-
-    def enqueue_chunks(
-        self,
-        job_id: str,
-        chunk_nos: Sequence[int],
-        rows: Sequence[int | None],
-        *,
-        queue: str | None = None,
-    ) -> None:
-        self.queued.extend((job_id, chunk_no) for chunk_no in chunk_nos)
-        self.queues[job_id] = queue
 
 
 @dataclass

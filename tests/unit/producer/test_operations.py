@@ -17,7 +17,8 @@ from claimpay.logs import ContextFilter
 from claimpay.schema import SCHEMA_REVISION
 from producer.main import create_app
 from tests.factories import make_row, make_settings
-from tests.unit.producer.conftest import Api, RecordingEnqueuer
+from tests.fakes import RecordingEnqueuer
+from tests.unit.producer.conftest import Api
 from worker.migrate import upgrade
 
 Headers = Callable[..., dict[str, str]]

@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from claimpay.jobstore import JobStore
 from producer.main import create_app
 from tests.factories import API_KEY, JWT_SECRET, NARROW_KEY, make_rows, make_settings
-from tests.unit.producer.conftest import Api, RecordingEnqueuer
+from tests.fakes import RecordingEnqueuer
+from tests.unit.producer.conftest import Api
 
 Headers = Callable[..., dict[str, str]]
 BATCH = "/claim-prompt-pays-batch"

@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import orjson
 
 from claimpay.envelope import CREATED, outcome
 from claimpay.jobstore import JobStore
 from tests.factories import make_row, make_settings
+from tests.fakes import RecordingEnqueuer as Recorder
 from worker.recovery import sweep
 
 SETTINGS = make_settings(stuck_after_s=60)
-
-
-@dataclass
-class Recorder:
-    sent: list[tuple[str, int]] = field(default_factory=list)
-
-    def enqueue_chunks(
-        self,
-        job_id: str,
-        chunk_nos: Sequence[int],
-        rows: Sequence[int | None],
-        *,
-        queue: str | None = None,
-    ) -> None:
-        self.sent.extend((job_id, chunk_no) for chunk_no in chunk_nos)
 
 
 def store_job(store: JobStore, job_id: str, chunks: int) -> None:
@@ -44,7 +28,7 @@ def test_chunk_of_a_dead_worker_is_queued_again(job_store: JobStore) -> None:
     job_store.redis.delete(job_store.keys("j1").lease(1))  # its lease lapsed
     recorder = Recorder()
     assert sweep(job_store, recorder, SETTINGS, lambda: 5) == {"j1": [1]}
-    assert recorder.sent == [("j1", 1)]
+    assert recorder.queued == [("j1", 1)]
     assert sweep(job_store, Recorder(), SETTINGS, lambda: 5) == {}
 
 

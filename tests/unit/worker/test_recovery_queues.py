@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import orjson
 
 from claimpay.jobstore import JobStore
 from tests.factories import make_row, make_settings
+from tests.fakes import RecordingEnqueuer as QueueRecorder
 from worker.recovery import sweep
 
 SETTINGS = make_settings(stuck_after_s=60)
-
-
-@dataclass
-class QueueRecorder:
-    sent: list[tuple[str, int, str | None]] = field(default_factory=list)
-
-    def enqueue_chunks(
-        self,
-        job_id: str,
-        chunk_nos: Sequence[int],
-        rows: Sequence[int | None],
-        *,
-        queue: str | None = None,
-    ) -> None:
-        self.sent.extend((job_id, chunk_no, queue) for chunk_no in chunk_nos)
 
 
 def store_job(store: JobStore, job_id: str, queue: str | None) -> None:
