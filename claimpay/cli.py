@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import SecretStr
 
 from claimpay.client.commands import register_client_commands
 from claimpay.settings import Settings, get_settings
@@ -20,6 +21,9 @@ cli = typer.Typer(
 db_cli = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 register_client_commands(cli)
+
+DEV_VAR_DIR = Path("var")
+"""Where `claimpay dev` keeps its state (default of its --var-dir)."""
 
 
 def _logging(settings: Settings) -> None:
@@ -160,10 +164,22 @@ def token(
     user: Annotated[str, typer.Option(help="The token's subject (fills update_User).")],
     ttl_s: Annotated[int, typer.Option("--ttl-s", help="Validity in seconds.")] = 24 * 3600,
 ) -> None:
-    """Mint a bearer token signed with CLAIMPAY_JWT_SECRET (or CLAIMPAY_JWT_PRIVATE_KEY)."""
+    """Mint a bearer token signed with CLAIMPAY_JWT_SECRET (or CLAIMPAY_JWT_PRIVATE_KEY);
+    in dev without one, with the secret `claimpay dev` keeps in var/dev-secrets.json."""
+    from claimpay import devstack
     from claimpay.tokens import TokenIssuer
 
-    typer.echo(TokenIssuer.from_settings(get_settings()).mint(user, ttl_s))
+    settings = get_settings()
+    stored = DEV_VAR_DIR / devstack.DEV_SECRETS_FILE
+    if settings.env == "dev" and settings.jwt_secret is None and stored.exists():
+        secret = devstack.dev_secrets(DEV_VAR_DIR)["jwt_secret"]
+        settings = settings.model_copy(update={"jwt_secret": SecretStr(secret)})
+    try:
+        issuer = TokenIssuer.from_settings(settings)
+    except (RuntimeError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(issuer.mint(user, ttl_s))
 
 
 @cli.command("hash-password")
@@ -189,7 +205,7 @@ def dev(
     api_port: Annotated[int, typer.Option(help="API port.")] = 8000,
     flower_port: Annotated[int, typer.Option(help="Flower port.")] = 5555,
     concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
-    var_dir: Annotated[Path, typer.Option(help="Where dev state lives.")] = Path("var"),
+    var_dir: Annotated[Path, typer.Option(help="Where dev state lives.")] = DEV_VAR_DIR,
 ) -> None:
     """Run the whole local stack: embedded Redis, API, one worker, Flower. Ctrl-C stops all."""
     from claimpay import devstack

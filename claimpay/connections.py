@@ -14,12 +14,17 @@ REDIS_RETRIES = 12
 """Retries of a command on a lost connection: about 10 s, enough to ride out a restart."""
 
 
+SOCKET_TIMEOUT_S = 30
+"""No job-store command blocks: one that hangs this long is a dead connection."""
+
+
 def make_redis(url: str) -> Redis:
     """A Redis client with health checks and retries; it connects on first command."""
     return Redis.from_url(
         url,
         health_check_interval=30,
         socket_keepalive=True,
+        socket_timeout=SOCKET_TIMEOUT_S,
         retry=Retry(ExponentialWithJitterBackoff(cap=1.0, base=0.05), REDIS_RETRIES),
         retry_on_error=[ConnectionError, TimeoutError],
     )

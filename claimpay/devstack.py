@@ -98,9 +98,12 @@ def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None
         os.killpg(process.pid, sig)
 
 
+DEV_SECRETS_FILE = "dev-secrets.json"
+
+
 def dev_secrets(var_dir: Path) -> dict[str, str]:
     """A dev API key and JWT secret, made once and kept in `var/dev-secrets.json` (0600)."""
-    path = var_dir / "dev-secrets.json"
+    path = var_dir / DEV_SECRETS_FILE
     if path.exists():
         stored: dict[str, str] = json.loads(path.read_text())
         return stored

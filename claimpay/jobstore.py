@@ -216,6 +216,7 @@ class JobStore:
         chunk_no: int,
         outcomes: Sequence[Outcome],
         merged: Sequence[Any] | None = None,
+        retry_round: int = 0,
     ) -> bool:
         """Store a chunk's results and count `outcomes` once; True when this finished the job.
 
@@ -251,6 +252,7 @@ class JobStore:
                 job_id,
                 time.time(),
                 int(any(not 200 <= o[1] < 300 for o in (outcomes if merged is None else merged))),
+                retry_round,
             ],
         )
         return int(result) == 2

@@ -14,7 +14,7 @@ local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return 'missing' end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 'done' end
 local holder = redis.call('GET', KEYS[4])
-if holder and holder ~= 'retry' then return 'busy' end
+if holder and holder ~= 'retry' and holder ~= ARGV[2] then return 'busy' end
 if redis.call('HGET', KEYS[1], 'cancel') == '1' then return 'cancelled' end
 redis.call('SET', KEYS[4], ARGV[2], 'EX', ARGV[3])
 redis.call('SADD', KEYS[3], ARGV[1])
@@ -39,8 +39,11 @@ return 0
 
 # KEYS: meta, done, results, rows, lease, started, active, stats.
 # ARGV: chunk_no, results, processed, created, updated, not_processed, failed,
-#       finished_at, ttl_s, job_id, now_ts, keep_rows (1: keep the rows for a retry).
-# Returns -1 when the job is gone (expired), 0 when the chunk was already counted, 1 when
+#       finished_at, ttl_s, job_id, now_ts, keep_rows (1: keep the rows for a retry),
+#       round (the retry round the recorder applied).
+# Returns -2 when the job has moved on to another retry round (a late recorder of an
+# earlier round must not count its stale results), -1 when the job is gone (expired),
+# 0 when the chunk was already counted, 1 when
 # counted, 2 when it finished the job. The deployment stats (`claimpay.stats`) move with
 # the job: a chunk's rows once, a job's end and its duration (from sealing) once; the
 # duration bounds are `stats.JOB_DURATION_BUCKETS_S` (a unit test keeps them equal).
@@ -48,6 +51,9 @@ RECORD_CHUNK = """
 local DURATION_BOUNDS = {'0.5', '1', '2.5', '5', '10', '30', '60', '120', '300', '600',
                          '1800', '3600', '14400'}
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if tonumber(redis.call('HGET', KEYS[1], 'round') or '0') ~= tonumber(ARGV[13]) then
+  return -2
+end
 redis.call('DEL', KEYS[5])
 redis.call('SREM', KEYS[6], ARGV[1])
 if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
@@ -73,8 +79,9 @@ if redis.call('SCARD', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'chunks'
   if redis.call('HGET', KEYS[1], 'cancel') == '1' then final = 'cancelled' end
   redis.call('HSET', KEYS[1], 'state', final, 'finishedAt', ARGV[8])
   redis.call('ZREM', KEYS[7], ARGV[10])
-  redis.call('HINCRBY', KEYS[8], 'jobs:' .. final, 1)
-  if final == 'completed' then
+  local first_round = tonumber(ARGV[13]) == 0
+  if first_round then redis.call('HINCRBY', KEYS[8], 'jobs:' .. final, 1) end
+  if final == 'completed' and first_round then
     local sealed = tonumber(redis.call('HGET', KEYS[1], 'sealedTs') or ARGV[11])
     local took = math.max(0, tonumber(ARGV[11]) - sealed)
     local bucket = '+Inf'

@@ -50,6 +50,10 @@ def prepare_retry(store: JobStore, meta: JobMeta, statuses: Collection[int]) -> 
     if not store.redis.set(keys.retry_lock, "1", nx=True, ex=RETRY_LOCK_S):
         raise RetryBusy(meta.job_id)
     try:
+        # A concurrent retry may have run while this one waited: decide on today's job.
+        current = store.meta(meta.job_id)
+        if current is None or not current.state.terminal or current.round != meta.round:
+            raise RetryBusy(meta.job_id)
         plan, rows, history, deltas = _collect(store, meta, statuses)
         if plan.rows_by_chunk:
             _requeue(store, meta, rows, history, deltas)
@@ -113,6 +117,12 @@ def _requeue(
     }
     pipe.hset(keys.meta, mapping=fields)
     pipe.hdel(keys.meta, "finishedAt", "cancel")
+    # The round may start near the end of the job's TTL: give the whole job a new one.
+    for key in (keys.meta, keys.chunks, keys.done, keys.moved, keys.deliveries):
+        pipe.expire(key, store.ttl_s)
+    for member in store.redis.smembers(keys.chunks):
+        pipe.expire(keys.results(int(member)), store.ttl_s)
+        pipe.expire(keys.rows(int(member)), store.ttl_s)
     pipe.zadd(store.store_keys.active, {meta.job_id: time.time()})
     pipe.execute()
 

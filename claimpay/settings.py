@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     """Sustained requests per second per API key, shared by every API process; 0 = off."""
     rate_limit_burst: Annotated[int, Field(ge=1)] = 50
     """Requests an idle API key may send at once."""
-    max_active_jobs_per_key: Annotated[int, Field(ge=0)] = 10
+    max_active_jobs_per_key: Annotated[int, Field(ge=0)] = 100
     """Unfinished jobs one API key may have at a time (429 beyond it); 0 = no limit."""
 
     @field_validator("databases")

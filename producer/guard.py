@@ -67,6 +67,11 @@ class Guard:
                 headers={"Retry-After": decision.retry_after_header},
             )
 
+    def release_job(self, caller: Caller, job_id: str) -> None:
+        """The job was refused before it existed: its slot is free again at once."""
+        if self.active_jobs is not None:
+            self.active_jobs.release(caller.key_id, job_id)
+
     def admit_job(self, caller: Caller, job_id: str) -> None:
         """Count a new job against the caller's key; 429 while it has too many unfinished."""
         if self.active_jobs is None or self.active_jobs.admit(caller.key_id, job_id):

@@ -48,6 +48,10 @@ class ActiveJobs:
         )
         return bool(admitted)
 
+    def release(self, key_id: str, job_id: str) -> None:
+        """Give back the slot of a job that was refused (its body never became a job)."""
+        self._store.redis.zrem(self._key(key_id), job_id)
+
     def _key(self, key_id: str) -> str:
         return self._store.store_keys.key_jobs(key_id)
 

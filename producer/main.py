@@ -20,6 +20,7 @@ from producer.limits import install_intake_handlers
 from producer.openapi import install_openapi
 from producer.operations import install_operations
 from producer.problems import Problem, install_problem_handlers, problem_response
+from producer.querystring import DropEmptyQueryParameters
 from producer.readback import ReadBack
 from producer.routes import health, jobs, users
 from producer.routes.batch import batch_router
@@ -71,5 +72,6 @@ def create_app(
     app.include_router(health.router)
     app.include_router(users.router)
     install_operations(app, settings, app.state.services.store, own_redis=store is None)
+    app.add_middleware(DropEmptyQueryParameters)
     install_openapi(app)
     return app

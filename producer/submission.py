@@ -91,20 +91,25 @@ async def store_batch(
             store.seal, job_id, total=total, chunk_nos=[c for c, _ in chunks], queue=queue
         )
         meta = await anyio.to_thread.run_sync(seal)
-        if chunks:
-            enqueue = partial(
-                services.enqueuer.enqueue_chunks,
-                job_id,
-                [c for c, _ in chunks],
-                [n for _, n in chunks],
-                queue=queue,
-            )
-            await anyio.to_thread.run_sync(enqueue)
     except MalformedBody as exc:
         await anyio.to_thread.run_sync(store.discard, job_id, list(planner.rows_per_chunk))
         raise Problem(400, "malformed-body", "Bad Request", str(exc), activity_id=job_id) from exc
     except BaseException:
         await anyio.to_thread.run_sync(store.discard, job_id, list(planner.rows_per_chunk))
         raise
+    # Sealed: the job is stored and will be applied. If queuing fails now, the recovery
+    # sweep queues its chunks (a stalled job); deleting it could lose chunks already sent.
+    if chunks:
+        enqueue = partial(
+            services.enqueuer.enqueue_chunks,
+            job_id,
+            [c for c, _ in chunks],
+            [n for _, n in chunks],
+            queue=queue,
+        )
+        try:
+            await anyio.to_thread.run_sync(enqueue)
+        except Exception:
+            log.warning("job %s: queuing failed; the recovery sweep will queue it", job_id)
     log.info("job %s accepted: %d rows for %s", job_id, total, database)
     return meta

@@ -102,7 +102,7 @@ def _record(
         by_index = {item[0]: item for item in ctx.store.stored_results(meta.job_id, chunk_no)}
         by_index.update((item[0], item) for item in outcomes)
         merged = [by_index[index] for index in sorted(by_index)]
-    finished = ctx.store.record_chunk(meta.job_id, chunk_no, outcomes, merged)
+    finished = ctx.store.record_chunk(meta.job_id, chunk_no, outcomes, merged, meta.round)
     metrics.current().chunk_recorded(meta.database, outcomes, seconds)
     log.info(
         "job %s chunk %s: %d rows in %.3fs%s",

@@ -87,9 +87,13 @@ def batch_router(spec: EntitySpec) -> APIRouter:
         else:
             # 429 while the key has too many unfinished jobs
             await anyio.to_thread.run_sync(guard.admit_job, caller, job_id)
-            meta = await store_batch(
-                request.stream(), services, spec, job_id, database, caller.user, options
-            )
+            try:
+                meta = await store_batch(
+                    request.stream(), services, spec, job_id, database, caller.user, options
+                )
+            except BaseException:
+                await anyio.to_thread.run_sync(guard.release_job, caller, job_id)
+                raise
         return await _answer(services, meta, wait_s)
 
     return router
@@ -127,6 +131,7 @@ async def _idempotent_submit(
         )
     except BaseException:
         await anyio.to_thread.run_sync(keys.release, record_key)
+        await anyio.to_thread.run_sync(get_guard(request).release_job, caller, job_id)
         raise
     await anyio.to_thread.run_sync(keys.complete, record_key, digest.hexdigest())
     return meta

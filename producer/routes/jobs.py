@@ -82,7 +82,9 @@ def cancel_job(
     caller: CallerDep,
     vbasoftware_database: DatabaseHeader = None,
 ) -> Response:
-    visible_job(services, caller, job_id, vbasoftware_database)
+    before = visible_job(services, caller, job_id, vbasoftware_database)
+    if before.state is JobState.RECEIVING:
+        raise Problem(409, "job-receiving", "Conflict", "The job's rows are still being received.")
     state = services.store.cancel(job_id)
     if state is JobState.COMPLETED:
         raise Problem(409, "job-completed", "Conflict", "The job has already completed.")

@@ -273,3 +273,13 @@ def test_every_key_carries_the_ttl(job_store: JobStore, fake_redis: fakeredis.Fa
     # counters (a few dozen fields) have no TTL.
     no_ttl = ("t:active", job_store.store_keys.stats)
     assert set(fake_redis.keys("*")) == {k.encode() for k in (*job_keys, *no_ttl)}
+
+
+def test_a_late_recorder_of_an_earlier_round_counts_nothing(job_store: JobStore) -> None:
+    store_job(job_store)
+    job_store.redis.hset(job_store.keys(JOB).meta, "round", 1)  # a retry round began
+    assert job_store.record_chunk(JOB, 0, RESULTS[0], retry_round=0) is False
+    meta = job_store.meta(JOB)
+    assert meta is not None
+    assert meta.processed == 0
+    assert job_store.chunk_states(JOB).unfinished == {0, 1, 2}

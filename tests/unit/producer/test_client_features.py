@@ -165,3 +165,33 @@ def test_read_back_lists_and_gets_rows_with_seed_names(api: Api, auth_headers: H
     assert (
         api.client.get("/claim-prompt-pays", headers=auth_headers(database=None)).status_code == 400
     )
+
+
+def test_empty_query_parameters_mean_not_given(api: Api, auth_headers: Headers) -> None:
+    job_id = submit(api, make_rows(2), auth_headers()).json()["data"]["jobId"]
+    api.run_queued()
+    listed = api.client.get("/jobs?state=&page=&pageSize=", headers=auth_headers())
+    assert listed.status_code == 200
+    assert job_id in [job["jobId"] for job in listed.json()["data"]]
+    whole = api.client.get(f"/jobs/{job_id}/results?page=&pageSize=", headers=auth_headers())
+    assert whole.status_code == 207
+    assert "x-pagination" not in whole.headers
+    assert len(whole.json()["data"]) == 2
+
+
+def test_refused_bodies_give_their_job_slot_back_at_once(
+    make_api: Callable[..., Api], auth_headers: Headers
+) -> None:
+    api = make_api(max_active_jobs_per_key=2)
+    for _ in range(5):
+        refused = api.client.put(BATCH, content=b"[{", headers=auth_headers())
+        assert refused.status_code == 400
+    assert submit(api, make_rows(1), auth_headers()).status_code == 202
+
+
+def test_a_job_still_being_received_cannot_be_cancelled(api: Api, auth_headers: Headers) -> None:
+    job_id = "ab" * 16
+    api.store.begin(job_id, entity="claim-prompt-pays", database="demo", user="u", chunk_size=5)
+    response = api.client.delete(f"/jobs/{job_id}", headers=auth_headers())
+    assert response.status_code == 409
+    assert response.json()["error"]["type"].endswith("job-receiving")
