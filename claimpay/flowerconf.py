@@ -33,7 +33,8 @@ def flower_environment(settings: Settings, address: str) -> dict[str, str]:
 
     With `flower_basic_auth`: basic auth on the UI and the API. Without, on loopback: the
     API is open to the local user (`FLOWER_UNAUTHENTICATED_API`). Without, elsewhere:
-    refused in `env=prod`; in dev, the UI is open and the API answers 401."""
+    refused, in every environment: workers and tasks are never served to the network
+    without a password."""
     secret = settings.flower_basic_auth.get_secret_value() if settings.flower_basic_auth else ""
     if secret:
         if any(":" not in pair or pair.startswith(":") for pair in secret.split(",")):
@@ -41,9 +42,7 @@ def flower_environment(settings: Settings, address: str) -> dict[str, str]:
         return {"FLOWER_BASIC_AUTH": secret}
     if is_loopback(address):
         return {"FLOWER_UNAUTHENTICATED_API": "true"}
-    if settings.env == "prod":
-        raise FlowerRefused(
-            f"refusing to serve Flower on {address} without authentication: set "
-            "CLAIMPAY_FLOWER_BASIC_AUTH=user:password, or bind to 127.0.0.1"
-        )
-    return {}
+    raise FlowerRefused(
+        f"refusing to serve Flower on {address} without authentication: set "
+        "CLAIMPAY_FLOWER_BASIC_AUTH=user:password, or bind to 127.0.0.1"
+    )

@@ -45,8 +45,9 @@ def test_production_refuses_flower_on_the_network_without_auth() -> None:
         flower_environment(settings_in("prod"), ALL_INTERFACES)
 
 
-def test_dev_on_the_network_without_auth_is_allowed_but_the_api_stays_closed() -> None:
-    assert flower_environment(settings_in("dev"), ALL_INTERFACES) == {}
+def test_dev_on_the_network_without_auth_is_refused_too() -> None:
+    with pytest.raises(FlowerRefused, match="CLAIMPAY_FLOWER_BASIC_AUTH"):
+        flower_environment(settings_in("dev"), ALL_INTERFACES)
 
 
 @pytest.mark.parametrize("value", ["nocolon", ":password", "ops:pw,broken"])
