@@ -18,6 +18,9 @@ from sqlalchemy import Engine, text
 
 from claimpay.keys import StoreKeys
 from tests.integration.conftest import WorkerProcess
+from tests.integration.namespaces import purge_namespace
+
+__all__ = ["purge_namespace"]  # re-exported for the tests that import it from here
 
 Headers = Callable[..., dict[str, str]]
 Response = httpx.Response | httpx2.Response
@@ -94,19 +97,6 @@ def jobs_created(env: Mapping[str, str], database: str) -> int:
     redis = redis_of(env)
     try:
         return int(redis.zcard(StoreKeys(env["CLAIMPAY_KEY_PREFIX"]).jobs_of(database)))
-    finally:
-        redis.close()
-
-
-def purge_namespace(env: Mapping[str, str]) -> None:
-    """Delete every Redis key of a deployment: its job store and its Celery queues."""
-    redis = redis_of(env)
-    try:
-        for name in (env["CLAIMPAY_KEY_PREFIX"], env["CLAIMPAY_QUEUE"]):
-            for pattern in (f"{name}*", f"_kombu.binding.{name}*"):
-                found = list(redis.scan_iter(match=pattern, count=1000))
-                if found:
-                    redis.delete(*found)
     finally:
         redis.close()
 

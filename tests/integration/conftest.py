@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from redis import Redis
 from sqlalchemy import Engine, create_engine, text
 
 from claimpay.messaging import fast_queue
@@ -25,6 +24,7 @@ from claimpay.settings import Settings
 from producer.main import create_app
 from tests.conftest import require_service
 from tests.factories import API_KEY, JWT_SECRET, NARROW_KEY
+from tests.integration.namespaces import purge_namespace
 from worker.migrate import upgrade
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -91,12 +91,7 @@ def stack_env(
         "CLAIMPAY_WEBHOOK_SECRET": WEBHOOK_SECRET,
     }
     yield env
-    client = Redis.from_url(redis_url)
-    for pattern in (f"{namespace}:*", f"{namespace}*"):
-        keys = list(client.scan_iter(match=pattern, count=1000))
-        if keys:
-            client.delete(*keys)
-    client.close()
+    purge_namespace(env)
 
 
 def stack_settings(env: dict[str, str]) -> Settings:

@@ -25,6 +25,7 @@ from claimpay.devstack import free_port
 from claimpay.tokens import mint_token
 from tests.factories import API_KEY, JWT_SECRET, make_row, make_rows
 from tests.integration.conftest import WorkerProcess
+from tests.integration.namespaces import purge_namespace
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -99,11 +100,7 @@ def idle_api(
     env = {**stack_env, "CLAIMPAY_KEY_PREFIX": namespace, "CLAIMPAY_QUEUE": namespace}
     with api_process(env, tmp_path_factory.mktemp("idle-api") / "api.log") as server:
         yield server
-    redis = Redis.from_url(stack_env["CLAIMPAY_REDIS_URL"])
-    keys = list(redis.scan_iter(match=f"{namespace}*", count=1000))
-    if keys:
-        redis.delete(*keys)
-    redis.close()
+    purge_namespace(env)
 
 
 def claimpay(

@@ -24,7 +24,6 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-from redis import Redis
 
 from claimpay.devstack import find_redis_server, free_port, wait_for_port
 from producer.main import create_app
@@ -36,6 +35,7 @@ from tests.integration.conftest import (
     stop_worker,
     wait_for_job,
 )
+from tests.integration.namespaces import purge_namespace
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -61,12 +61,7 @@ def ops_env(stack_env: dict[str, str]) -> Iterator[dict[str, str]]:
         "CELERY_WORKER_HOSTNAME": f"{namespace}@{socket.gethostname()}",
     }
     yield env
-    client = Redis.from_url(env["CLAIMPAY_REDIS_URL"])
-    for pattern in (f"{namespace}:*", f"{namespace}*"):
-        keys = list(client.scan_iter(match=pattern, count=1000))
-        if keys:
-            client.delete(*keys)
-    client.close()
+    purge_namespace(env)
 
 
 @pytest.fixture(scope="module")
