@@ -199,16 +199,21 @@ class JobStore:
         """The chunk's `(input index, raw row)` pairs, in input order (in a retry round,
         only the rows it retries); an item that cannot be decoded is left out (the reader
         reports its row as without a result)."""
-        keys = self.keys(job_id)
         wanted: set[int] | None = None
         if retry_round:
-            wanted = {int(i) for i in self.redis.smembers(keys.retry_rows(chunk_no))}
+            retried = self.redis.smembers(self.keys(job_id).retry_rows(chunk_no))
+            wanted = {int(i) for i in retried}
         rows = []
-        for element in cast(list[bytes], self.redis.lrange(keys.rows(chunk_no), 0, -1)):
-            for index, row in _pairs(element):
+        for element in self.load_elements(job_id, chunk_no):
+            for index, row in decode_items(element):
                 if wanted is None or index in wanted:
                     rows.append((index, row))
         return rows
+
+    def load_elements(self, job_id: str, chunk_no: int) -> list[bytes]:
+        """The chunk's stored elements, in input order: each holds `[[index, row], ...]`
+        (see `write_rows`; `decode_items` reads one)."""
+        return cast(list[bytes], self.redis.lrange(self.keys(job_id).rows(chunk_no), 0, -1))
 
     def record_chunk(
         self,
@@ -343,7 +348,7 @@ class JobStore:
             block_start = block_stop
 
 
-def _pairs(element: bytes) -> list[tuple[int, Any]]:
+def decode_items(element: bytes) -> list[tuple[int, Any]]:
     """The `(index, row)` pairs of one stored element: a batch `[[i, row], ...]` or a
     single `[i, row]`; what cannot be decoded is left out."""
     try:

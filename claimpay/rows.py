@@ -44,17 +44,34 @@ def validate_row(spec: EntitySpec, raw: Any) -> ValidRow | InvalidRow:
 
 def validate_rows(spec: EntitySpec, raws: list[Any]) -> list[dict[str, Any]] | None:
     """Column values of every row when all of them are valid (one call into pydantic,
-    about twice as fast as row by row); None when any row is invalid."""
+    about twice as fast as row by row); None when any row is invalid. The values are the
+    (frozen) models' own: read them, never change them."""
     try:
         models = _list_adapter(spec.row_model).validate_python(raws)
     except ValidationError:
         return None
-    return [model.__dict__.copy() for model in models]
+    return [model.__dict__ for model in models]
+
+
+def validate_items(spec: EntitySpec, text: bytes) -> list[tuple[int, dict[str, Any]]] | None:
+    """`(index, column values)` of every item of a JSON array of `[index, row]` items when
+    all of them are well formed and valid, parsed and validated in one call (a fifth
+    faster than parsing first); None otherwise. The values are read-only, as above."""
+    try:
+        items = _items_adapter(spec.row_model).validate_json(text)
+    except ValidationError:
+        return None
+    return [(index, model.__dict__) for index, model in items]
 
 
 @lru_cache(maxsize=16)
 def _list_adapter(model: type[BaseModel]) -> TypeAdapter[list[BaseModel]]:
     return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
+@lru_cache(maxsize=16)
+def _items_adapter(model: type[BaseModel]) -> TypeAdapter[list[tuple[int, BaseModel]]]:
+    return TypeAdapter(list[tuple[int, model]])  # type: ignore[valid-type]
 
 
 def usable_key(spec: EntitySpec, raw: Any) -> int | str | None:

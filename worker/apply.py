@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, Table
@@ -11,9 +12,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from claimpay.clock import utc_now
 from claimpay.entities import EntitySpec
 from claimpay.envelope import CREATED, INVALID, UPDATED, Outcome, outcome
-from claimpay.rows import InvalidRow, validate_row, validate_rows
+from claimpay.jobstore import decode_items
+from claimpay.rows import InvalidRow, validate_items, validate_row, validate_rows
 from worker import ledger
-from worker.errors import TransientError, is_transient
+from worker.errors import TransientError, is_row_rejection, is_transient
 from worker.upsert import upsert_rows
 
 UNAVAILABLE = 503
@@ -22,9 +24,13 @@ WOULD = {CREATED: "Would create", UPDATED: "Would update"}
 """Bodies of a dry run's rows: what a real run would do."""
 
 
+Valid = list[tuple[int, dict[str, Any]]]
+"""Valid rows as `(input index, column values)`."""
+
+
 def split_valid(
     spec: EntitySpec, raw_rows: Sequence[tuple[int, Any]]
-) -> tuple[list[tuple[int, dict[str, Any]]], list[Outcome]]:
+) -> tuple[Valid, list[Outcome]]:
     """Valid rows as `(index, column values)`, and a 400 outcome for every invalid one.
 
     The whole chunk is validated in one call first; only a chunk with an invalid row is
@@ -32,7 +38,7 @@ def split_valid(
     whole = validate_rows(spec, [raw for _, raw in raw_rows])
     if whole is not None:
         return [(index, values) for (index, _), values in zip(raw_rows, whole, strict=True)], []
-    valid: list[tuple[int, dict[str, Any]]] = []
+    valid: Valid = []
     invalid: list[Outcome] = []
     for index, raw in raw_rows:
         checked = validate_row(spec, raw)
@@ -40,6 +46,23 @@ def split_valid(
             invalid.append(outcome(index, INVALID, checked.key, checked.message))
         else:
             valid.append((index, checked.values))
+    return valid, invalid
+
+
+def split_valid_stored(spec: EntitySpec, elements: Sequence[bytes]) -> tuple[Valid, list[Outcome]]:
+    """`split_valid` of a chunk as stored (`JobStore.load_elements`): each element is parsed
+    and validated in one call, and only an element with an invalid row is decoded and
+    validated row by row."""
+    valid: Valid = []
+    invalid: list[Outcome] = []
+    for element in elements:
+        whole = validate_items(spec, element)
+        if whole is not None:
+            valid.extend(whole)
+            continue
+        some_valid, some_invalid = split_valid(spec, decode_items(element))
+        valid.extend(some_valid)
+        invalid.extend(some_invalid)
     return valid, invalid
 
 
@@ -61,18 +84,33 @@ def apply_chunk(
     Raises `TransientError` when the database is unavailable; the caller retries.
     """
     valid, invalid = split_valid(spec, raw_rows)
+    return apply_valid(engine, spec, table, job_id, chunk_no, valid, invalid, user, dry_run=dry_run)
+
+
+def apply_valid(
+    engine: Engine,
+    spec: EntitySpec,
+    table: Table,
+    job_id: str,
+    chunk_no: int,
+    valid: Valid,
+    invalid: list[Outcome],
+    user: str,
+    *,
+    dry_run: bool = False,
+) -> list[Outcome]:
+    """`apply_chunk` of rows already split by `split_valid`: `invalid` are their 400s."""
     now = utc_now()
     try:
         if dry_run:
             return _rehearse(engine, spec, table, valid, invalid, user)
-        with engine.begin() as conn:
-            stored = ledger.lookup(conn, job_id, chunk_no)
-            if stored is not None:
-                return stored
-            applied = upsert_rows(conn, table, spec.key_column, valid, user=user, now=now)
-            outcomes = sorted(invalid + applied, key=lambda item: item[0])
-            ledger.record(conn, job_id, chunk_no, outcomes, now)
-        return outcomes
+        try:
+            return _apply_once(engine, spec, table, job_id, chunk_no, valid, invalid, user, now)
+        except _RowRejected:
+            pass  # it took the transaction with it: again, isolating the rejected rows
+        return _apply_once(
+            engine, spec, table, job_id, chunk_no, valid, invalid, user, now, isolate=True
+        )
     except IntegrityError:
         # Another run of this chunk committed first: its outcomes are the true ones.
         return _stored_or_raise(engine, job_id, chunk_no)
@@ -82,11 +120,47 @@ def apply_chunk(
         raise
 
 
+class _RowRejected(Exception):
+    """The database refused a row while rows were applied without savepoints."""
+
+
+def _apply_once(
+    engine: Engine,
+    spec: EntitySpec,
+    table: Table,
+    job_id: str,
+    chunk_no: int,
+    valid: Valid,
+    invalid: list[Outcome],
+    user: str,
+    now: datetime,
+    *,
+    isolate: bool = False,
+) -> list[Outcome]:
+    """One transaction: the ledger's answer if the chunk was applied, else apply it and
+    record it. Without `isolate`, a row the database rejects raises (nothing is kept)."""
+    with engine.begin() as conn:
+        stored = ledger.lookup(conn, job_id, chunk_no)
+        if stored is not None:
+            return stored
+        try:
+            applied = upsert_rows(
+                conn, table, spec.key_column, valid, user=user, now=now, isolate=isolate
+            )
+        except DBAPIError as exc:
+            if not isolate and is_row_rejection(exc):
+                raise _RowRejected from exc
+            raise
+        outcomes = sorted(invalid + applied, key=lambda item: item[0])
+        ledger.record(conn, job_id, chunk_no, outcomes, now)
+    return outcomes
+
+
 def _rehearse(
     engine: Engine,
     spec: EntitySpec,
     table: Table,
-    valid: list[tuple[int, dict[str, Any]]],
+    valid: Valid,
     invalid: list[Outcome],
     user: str,
 ) -> list[Outcome]:
@@ -113,6 +187,12 @@ def failed_chunk(
 ) -> list[Outcome]:
     """Outcomes for a chunk that could not be applied: invalid rows keep their 400, every
     valid row gets `status` with `body`."""
-    valid, invalid = split_valid(spec, raw_rows)
+    return failed_valid(spec, *split_valid(spec, raw_rows), status, body)
+
+
+def failed_valid(
+    spec: EntitySpec, valid: Valid, invalid: list[Outcome], status: int, body: str
+) -> list[Outcome]:
+    """`failed_chunk` of rows already split by `split_valid`."""
     failed = [outcome(index, status, values[spec.key_column], body) for index, values in valid]
     return sorted(invalid + failed, key=lambda item: item[0])

@@ -7,14 +7,22 @@ import time
 from typing import Any
 
 from claimpay.clock import utc_now
-from claimpay.entities import get_entity
+from claimpay.entities import EntitySpec, get_entity
 from claimpay.envelope import NOT_PROCESSED, NOT_PROCESSED_BODY, Outcome, outcome
 from claimpay.jobs import JobMeta
 from claimpay.jobstore import Claim
 from claimpay.logs import bind
 from claimpay.rows import usable_key
 from worker import ledger, metrics
-from worker.apply import INTERNAL, UNAVAILABLE, apply_chunk, failed_chunk
+from worker.apply import (
+    INTERNAL,
+    UNAVAILABLE,
+    Valid,
+    apply_valid,
+    failed_valid,
+    split_valid,
+    split_valid_stored,
+)
 from worker.context import WorkerContext
 from worker.errors import TransientError
 from worker.heartbeat import lease_owner, leased
@@ -62,22 +70,40 @@ def give_up_chunk(ctx: WorkerContext, job_id: str, chunk_no: int, attempts: int)
 def _apply(ctx: WorkerContext, meta: JobMeta, chunk_no: int) -> bool:
     spec = get_entity(meta.entity)
     started = time.perf_counter()
-    rows = ctx.store.load_rows(meta.job_id, chunk_no, retry_round=meta.round > 0)
+    valid, invalid = _load(ctx, meta, chunk_no, spec)
     try:
         engine = ctx.engines.get(meta.database)
         table = ENTITY_TABLES[spec.table]
-        outcomes = apply_chunk(
-            engine, spec, table, meta.ledger_id, chunk_no, rows, meta.user, dry_run=meta.dry_run
+        outcomes = apply_valid(
+            engine,
+            spec,
+            table,
+            meta.ledger_id,
+            chunk_no,
+            valid,
+            invalid,
+            meta.user,
+            dry_run=meta.dry_run,
         )
     except TransientError:
         raise
     except Exception as exc:
         log.exception("job %s chunk %s: failed with %s", meta.job_id, chunk_no, type(exc).__name__)
         body = f"Internal error while applying the row ({type(exc).__name__})"
-        outcomes = failed_chunk(spec, rows, INTERNAL, body)
+        outcomes = failed_valid(spec, valid, invalid, INTERNAL, body)
     finished = _record(ctx, meta, chunk_no, outcomes, time.perf_counter() - started)
     _maybe_prune(ctx, meta.database)
     return finished
+
+
+def _load(
+    ctx: WorkerContext, meta: JobMeta, chunk_no: int, spec: EntitySpec
+) -> tuple[Valid, list[Outcome]]:
+    """The chunk's valid rows, and the 400s of its invalid ones (a retry round: only the
+    rows it retries)."""
+    if meta.round > 0:
+        return split_valid(spec, ctx.store.load_rows(meta.job_id, chunk_no, retry_round=True))
+    return split_valid_stored(spec, ctx.store.load_elements(meta.job_id, chunk_no))
 
 
 def _skip_cancelled(ctx: WorkerContext, meta: JobMeta, chunk_no: int) -> bool:
@@ -88,8 +114,8 @@ def _skip_cancelled(ctx: WorkerContext, meta: JobMeta, chunk_no: int) -> bool:
 
 
 def _give_up(ctx: WorkerContext, meta: JobMeta, chunk_no: int, status: int, body: str) -> bool:
-    rows = ctx.store.load_rows(meta.job_id, chunk_no, retry_round=meta.round > 0)
-    outcomes = failed_chunk(get_entity(meta.entity), rows, status, body)
+    spec = get_entity(meta.entity)
+    outcomes = failed_valid(spec, *_load(ctx, meta, chunk_no, spec), status, body)
     return _record(ctx, meta, chunk_no, outcomes, 0.0)
 
 

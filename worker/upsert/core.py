@@ -4,7 +4,9 @@ Rows are applied in *waves*: wave k holds the k-th occurrence of every key, so a
 repeats a key and one set-based statement (per dialect, `strategies`) can apply it and
 say which rows it created. Waves run in order, so repeated keys keep last-write-wins.
 When the database rejects a wave for a data reason, the wave is bisected under savepoints
-until only the offending rows fail; every other row is applied once.
+until only the offending rows fail; every other row is applied once. Savepoints cost
+round trips and subtransactions, so a caller may first try without them
+(`isolate=False`): a rejection then raises, and the caller rolls back and tries again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from claimpay.envelope import CREATED, UPDATED, Outcome, outcome
 from worker.errors import is_row_rejection
+from worker.upsert.fields import Defaults
 from worker.upsert.strategies import Strategy, strategy_for
 
 REJECTED = 422
@@ -33,29 +36,31 @@ def upsert_rows(
     *,
     user: str,
     now: datetime,
+    isolate: bool = True,
 ) -> list[Outcome]:
     """Apply `(input index, column values)` rows; returns their outcomes in input order.
 
     Absent `update_date`/`update_user` are filled with `now`/`user`; a created row gets
     `entry_date`/`entry_user` from the row or else `now`/`user`, while an updated row keeps
-    its stored ones unless the row sends them.
+    its stored ones unless the row sends them. With `isolate=False`, a row the database
+    rejects raises its `DBAPIError` instead of getting a 422, and the transaction is lost.
     """
     strategy = strategy_for(conn.dialect.name)
-    updater = _fit(table, "update_user", user)
-    filled = [(index, _fill(values, updater, now)) for index, values in rows]
-    inserts = {
-        "entry_date": now,
-        "entry_user": _fit(table, "entry_user", user),
-    }
+    defaults = Defaults(now, _fit(table, "entry_user", user), _fit(table, "update_user", user))
     outcomes: list[Outcome] = []
-    for wave in waves(filled, key_column):
-        outcomes.extend(_apply_isolating(conn, strategy, table, key_column, wave, inserts))
+    for wave in waves(rows, key_column):
+        if isolate:
+            outcomes.extend(_apply_isolating(conn, strategy, table, key_column, wave, defaults))
+        else:
+            outcomes.extend(_apply(conn, strategy, table, key_column, wave, defaults))
     outcomes.sort(key=lambda item: item[0])
     return outcomes
 
 
 def waves(rows: Sequence[IndexedRow], key_column: str) -> list[list[IndexedRow]]:
     """Split rows so wave k holds each key's k-th occurrence, input order kept within."""
+    if len({values[key_column] for _, values in rows}) == len(rows):
+        return [list(rows)] if rows else []  # every key once: one wave
     seen: dict[Any, int] = {}
     result: list[list[IndexedRow]] = []
     for row in rows:
@@ -68,17 +73,32 @@ def waves(rows: Sequence[IndexedRow], key_column: str) -> list[list[IndexedRow]]
     return result
 
 
+def _apply(
+    conn: Connection,
+    strategy: Strategy,
+    table: Table,
+    key_column: str,
+    wave: list[IndexedRow],
+    defaults: Defaults,
+) -> list[Outcome]:
+    created = strategy(conn, table, key_column, [values for _, values in wave], defaults)
+    return [
+        outcome(index, CREATED if was_created else UPDATED, values[key_column])
+        for (index, values), was_created in zip(wave, created, strict=True)
+    ]
+
+
 def _apply_isolating(
     conn: Connection,
     strategy: Strategy,
     table: Table,
     key_column: str,
     wave: list[IndexedRow],
-    inserts: dict[str, Any],
+    defaults: Defaults,
 ) -> list[Outcome]:
     try:
         with conn.begin_nested():
-            created = strategy(conn, table, key_column, [values for _, values in wave], inserts)
+            return _apply(conn, strategy, table, key_column, wave, defaults)
     except DBAPIError as exc:
         if not is_row_rejection(exc):
             raise
@@ -87,21 +107,8 @@ def _apply_isolating(
             return [outcome(index, REJECTED, values[key_column], _rejection(exc))]
         middle = len(wave) // 2
         return _apply_isolating(
-            conn, strategy, table, key_column, wave[:middle], inserts
-        ) + _apply_isolating(conn, strategy, table, key_column, wave[middle:], inserts)
-    return [
-        outcome(index, CREATED if was_created else UPDATED, values[key_column])
-        for (index, values), was_created in zip(wave, created, strict=True)
-    ]
-
-
-def _fill(values: dict[str, Any], updater: str, now: datetime) -> dict[str, Any]:
-    values = dict(values)
-    if values.get("update_date") is None:
-        values["update_date"] = now
-    if values.get("update_user") is None:
-        values["update_user"] = updater
-    return values
+            conn, strategy, table, key_column, wave[:middle], defaults
+        ) + _apply_isolating(conn, strategy, table, key_column, wave[middle:], defaults)
 
 
 def _fit(table: Table, column: str, text: str) -> str:

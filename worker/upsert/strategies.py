@@ -1,8 +1,8 @@
 """Dialect-specific set-based statements. Each applies one wave (unique keys) and returns,
 aligned with the rows, whether each row was created (True) or updated (False).
 
-Columns in `KEEP_ON_UPDATE` hold None when the row did not send them: an insert takes the
-value from `inserts`, an update keeps the stored one.
+Rows hold None in the audit columns they did not send: a strategy fills them from
+`Defaults`, except that an update keeps the stored `KEEP_ON_UPDATE` columns.
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, func, select
 
-from worker.upsert.fields import KEEP_ON_UPDATE
-from worker.upsert.postgres import upsert_copy
+from worker.upsert.fields import KEEP_ON_UPDATE, Defaults
+from worker.upsert.postgres import upsert_json
 
-Strategy = Callable[[Connection, Table, str, Sequence[dict[str, Any]], dict[str, Any]], list[bool]]
+Strategy = Callable[[Connection, Table, str, Sequence[dict[str, Any]], Defaults], list[bool]]
 
 
 def strategy_for(dialect: str) -> Strategy:
     """The fastest exact strategy for a dialect; the portable one for all others."""
     if dialect == "postgresql":
-        return upsert_copy
+        return upsert_json
     return upsert_portable
 
 
@@ -31,10 +31,11 @@ def upsert_portable(
     table: Table,
     key_column: str,
     rows: Sequence[dict[str, Any]],
-    inserts: dict[str, Any],
+    defaults: Defaults,
 ) -> list[bool]:
     """Read the wave's existing keys in one query, then one executemany UPDATE and one
     executemany INSERT. Exact inside the chunk's transaction (SQLite: `BEGIN IMMEDIATE`)."""
+    rows = [_fill_updates(row, defaults) for row in rows]
     key = table.c[key_column]
     keys = [row[key_column] for row in rows]
     existing: set[Any] = set()
@@ -48,15 +49,25 @@ def upsert_portable(
             _portable_update(table, key_column), [_bind(row, key_column) for row in updates]
         )
     if creates:
-        conn.execute(table.insert(), [_with_inserts(row, inserts) for row in creates])
+        conn.execute(table.insert(), [_fill_inserts(row, defaults) for row in creates])
     return [row[key_column] not in existing for row in rows]
 
 
-def _with_inserts(row: dict[str, Any], inserts: dict[str, Any]) -> dict[str, Any]:
+def _fill_updates(row: dict[str, Any], defaults: Defaults) -> dict[str, Any]:
     filled = dict(row)
-    for column in KEEP_ON_UPDATE:
-        if filled.get(column) is None:
-            filled[column] = inserts[column]
+    if filled.get("update_date") is None:
+        filled["update_date"] = defaults.now
+    if filled.get("update_user") is None:
+        filled["update_user"] = defaults.update_user
+    return filled
+
+
+def _fill_inserts(row: dict[str, Any], defaults: Defaults) -> dict[str, Any]:
+    filled = dict(row)
+    if filled.get("entry_date") is None:
+        filled["entry_date"] = defaults.now
+    if filled.get("entry_user") is None:
+        filled["entry_user"] = defaults.entry_user
     return filled
 
 

@@ -68,7 +68,7 @@ def test_a_failing_chunk_logs_its_error_without_the_rows_values(
     def explode(*args: Any, **kwargs: Any) -> Any:
         raise ValueError(f"cannot apply row with tax_ID={CANARIES[0]}")
 
-    monkeypatch.setattr(worker.chunks, "apply_chunk", explode)
+    monkeypatch.setattr(worker.chunks, "apply_valid", explode)
     headers = auth_headers()
     caplog.set_level(logging.DEBUG)
     job_id = api.client.put(BATCH, json=canary_rows(), headers=headers).json()["data"]["jobId"]
