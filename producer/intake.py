@@ -17,7 +17,7 @@ import ijson
 import orjson
 
 from claimpay.entities import EntitySpec
-from claimpay.rows import usable_key
+from claimpay.rows import usable_key, usable_keys
 from producer.jsonguard import JsonScanner, RowGuard, count_keys
 from producer.limits import (
     BodyTooLarge,
@@ -53,12 +53,24 @@ class ChunkPlanner:
         self.rows_per_chunk[chunk] += 1
         return index, chunk, chunk != home
 
+    def place_home(self, count: int) -> int:
+        """Place the next `count` rows, all of one chunk and none with a key seen before or
+        after, in that chunk (their home); returns it."""
+        chunk = self.count // self.size
+        if count < 1 or (self.count + count - 1) // self.size != chunk:
+            raise ValueError(f"{count} rows from row {self.count} do not share one chunk")
+        self.count += count
+        self.rows_per_chunk[chunk] += count
+        return chunk
+
     def chunks(self) -> list[tuple[int, int]]:
         """`(chunk, row count)` of every non-empty chunk, in order."""
         return sorted((c, n) for c, n in self.rows_per_chunk.items() if n)
 
 
 WriteRows = Callable[[dict[int, list[bytes]], dict[int, int]], None]
+"""Stores `{chunk: texts}` and `{index: chunk}` of the moved rows: each text is one encoded
+`[index, row]` item or a comma-separated run of them (`JobStore.write_rows`)."""
 
 
 @dataclass
@@ -87,6 +99,24 @@ class _Batcher:
             if is_moved:
                 self.moved[index] = chunk
             self.buffered += 1
+            if self.buffered >= self.flush_rows:
+                await self.flush()
+
+    async def add_whole(self, rows: list[Any]) -> None:
+        """All rows of a body: when no key repeats, a chunk's rows at a time (checked and
+        encoded in one call), else row by row."""
+        if self.planner.count or len(rows) > self.limits.max_rows or _repeats(self.spec, rows):
+            await self.add(rows)
+            return
+        size = self.planner.size
+        for start in range(0, len(rows), size):
+            part = rows[start : start + size]
+            text = self.guard.encode_flat(start, part)
+            if text is None:
+                await self.add(part)
+                continue
+            self.pending[self.planner.place_home(len(part))].append(text)
+            self.buffered += len(part)
             if self.buffered >= self.flush_rows:
                 await self.flush()
 
@@ -141,8 +171,14 @@ async def _receive(body: AsyncIterator[bytes], batcher: _Batcher, buffer_bytes: 
             return await _receive_streaming(head, body, batcher)
     if _dense(head):
         return await _receive_streaming(head, _nothing(), batcher)
-    await batcher.add(_parse_whole(head))
+    await batcher.add_whole(_parse_whole(head))
     return count_keys(head, batcher.guard.members)
+
+
+def _repeats(spec: EntitySpec, rows: list[Any]) -> bool:
+    """True when two rows share a usable key (`usable_key`)."""
+    keys = usable_keys(spec, rows)
+    return len(set(keys)) != len(keys)
 
 
 NOT_AN_ARRAY = "The request body must be a JSON array of rows."

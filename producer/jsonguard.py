@@ -87,6 +87,25 @@ class RowGuard:
             self.members += count_members(row, 2, self.max_depth)
         return item
 
+    def encode_flat(self, start: int, rows: list[Any]) -> bytes | None:
+        """The `[index, row]` items of `rows` (indexes from `start`), comma-separated, in
+        one encoder call, when every row is a flat object within the size limit; None
+        otherwise (then `encode` each, to find which row fails and why).
+
+        Flat rows put no bracket in their text but their own braces (a bracket inside a
+        string counts as one, which only sends the rows down the slow path), so the text
+        cut at each `}` has a piece per row, each longer than its row."""
+        try:
+            text = orjson.dumps(list(enumerate(rows, start)))
+        except orjson.JSONEncodeError:
+            return None
+        if text.translate(None, _NOT_BRACKETS) != b"[" + _FLAT_ROW * len(rows) + b"]":
+            return None
+        if len(text) > self.max_row_bytes and max(map(len, text.split(b"}"))) > self.max_row_bytes:
+            return None
+        self.members += sum(map(len, rows))
+        return text[1:-1]
+
     def _why(self, exc: orjson.JSONEncodeError) -> Exception:
         if "recursion" in str(exc).lower():
             return TooDeep(f"The body nests deeper than {self.max_depth} levels; rows are flat.")

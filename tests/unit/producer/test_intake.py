@@ -21,7 +21,7 @@ def receive(body: bytes, buffer_bytes: int, piece: int = 7, chunk_size: int = 3)
 
     def write(rows: dict[int, list[bytes]], moved_now: dict[int, int]) -> None:
         for chunk, items in rows.items():
-            stored.setdefault(chunk, []).extend(orjson.loads(item) for item in items)
+            stored.setdefault(chunk, []).extend(orjson.loads(b"[" + b",".join(items) + b"]"))
         moved.update(moved_now)
 
     async def pieces() -> AsyncIterator[bytes]:
@@ -67,3 +67,26 @@ def test_malformed_bodies_are_refused(buffer_bytes: int, body: bytes, detail: st
 def test_an_empty_body_is_refused() -> None:
     with pytest.raises(MalformedBody, match="empty"):
         receive(b"  ", 10**9)
+
+
+@pytest.mark.parametrize("buffer_bytes", [0, 10**9], ids=["streamed", "whole"])
+def test_rows_with_unique_keys_fill_their_home_chunks_in_order(buffer_bytes: int) -> None:
+    rows = [*make_rows(7), {"claimPromptPay_Key": 8, "group_ID": "{[}]"}, "junk", {"x": [1]}]
+    total, stored, moved, chunks = receive(orjson.dumps(rows), buffer_bytes)
+    assert total == 10
+    assert stored == {
+        chunk: [[index, rows[index]] for index in range(chunk * 3, min(chunk * 3 + 3, 10))]
+        for chunk in range(4)
+    }
+    assert moved == {}
+    assert chunks == [(0, 3), (1, 3), (2, 3), (3, 1)]
+
+
+def test_planner_places_a_run_of_rows_in_their_home_chunk_only() -> None:
+    planner = ChunkPlanner(3)
+    assert planner.place_home(3) == 0
+    assert planner.place_home(2) == 1
+    with pytest.raises(ValueError, match="one chunk"):
+        planner.place_home(2)
+    assert planner.place_home(1) == 1
+    assert planner.chunks() == [(0, 3), (1, 3)]

@@ -144,3 +144,44 @@ def test_row_guard_bounds_row_size_and_depth_and_numbers() -> None:
     with pytest.raises(InvalidValue):
         guard.encode(0, {"a": "\ud800"})
     assert guard.encode(0, {"a": Decimal("1.5")}) == b'[0,{"a":1.5}]'
+
+
+def test_flat_rows_are_encoded_in_one_call_as_each_would_be() -> None:
+    guard, one_by_one = RowGuard(max_row_bytes=64, max_depth=4), RowGuard(64, 4)
+    rows = [{"a": 1, "b": "x" * 40}, {}, {"c": None}]
+    text = guard.encode_flat(5, rows)
+    assert text == b",".join(one_by_one.encode(5 + i, row) for i, row in enumerate(rows))
+    assert guard.members == one_by_one.members == 3
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [{"a": 1}, {"a": "x" * 100}],  # a row over the size limit
+        [{"a": 1}, {"a": [1]}],  # not flat
+        [{"a": "{"}],  # a bracket in a string: flat, but not provably so at a glance
+        [{"a": 1}, 7],  # not an object
+        [{"a": 2**70}],  # not encodable
+    ],
+)
+def test_rows_that_might_break_a_limit_are_left_to_one_by_one_checks(rows: list[Any]) -> None:
+    guard = RowGuard(max_row_bytes=64, max_depth=4)
+    assert guard.encode_flat(0, rows) is None
+    assert guard.members == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 80), min_size=1, max_size=6),
+    index=st.integers(0, 10**7),
+)
+def test_one_call_never_passes_a_row_over_the_limit(sizes: list[int], index: int) -> None:
+    rows = [{"a": "x" * size} for size in sizes]
+    guard = RowGuard(max_row_bytes=64, max_depth=4)
+    text = guard.encode_flat(index, rows)
+    over = any(len(json.dumps(row, separators=(",", ":"))) > 64 for row in rows)
+    if over:
+        assert text is None
+    elif text is not None:
+        one_by_one = RowGuard(64, 4)
+        assert text == b",".join(one_by_one.encode(index + i, r) for i, r in enumerate(rows))
