@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any, NotRequired, cast
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 
 from claimpay.entities import EntitySpec
 
@@ -55,13 +56,41 @@ def validate_rows(spec: EntitySpec, raws: list[Any]) -> list[dict[str, Any]] | N
 
 def validate_items(spec: EntitySpec, text: bytes) -> list[tuple[int, dict[str, Any]]] | None:
     """`(index, column values)` of every item of a JSON array of `[index, row]` items when
-    all of them are well formed and valid, parsed and validated in one call (a fifth
-    faster than parsing first); None otherwise. The values are read-only, as above."""
+    all of them are well formed and valid, parsed and validated in one call; None
+    otherwise. A column the row did not send may be absent from its values (read it with
+    `.get`): the rows are validated as dicts (`row_dict_type`), about twice as fast as
+    parsing first and building models."""
     try:
-        items = _items_adapter(spec.row_model).validate_json(text)
+        return _items_adapter(spec.row_model).validate_json(text)
     except ValidationError:
         return None
-    return [(index, model.__dict__) for index, model in items]
+
+
+def row_dict_type(model: type[BaseModel]) -> type[dict[str, Any]]:
+    """A `TypedDict` that validates like `model` (the same fields, JSON names, types,
+    constraints and field validators, unknown names refused) into a plain dict of the
+    fields sent. Raises `TypeError` for a model whose checks a dict would not repeat:
+    model-level validators, or any configuration but the row models' own."""
+    decorators = model.__pydantic_decorators__
+    if decorators.model_validators or decorators.field_validators or decorators.validators:
+        raise TypeError(f"{model.__name__} has validators a TypedDict would not run")
+    if model.model_config.get("extra") != "forbid" or model.model_config.get("populate_by_name"):
+        raise TypeError(f"{model.__name__} is configured unlike a row model")
+    fields: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if not field.is_required() and field.default is not None:
+            raise TypeError(f"{model.__name__}.{name} has a default a TypedDict would not set")
+        typed = _ANNOTATED[(field.annotation, *field.metadata, Field(alias=field.alias))]
+        fields[name] = typed if field.is_required() else _NOT_REQUIRED[typed]
+    row_dict = _TYPED_DICT(f"{model.__name__}Dict", fields)
+    row_dict.__pydantic_config__ = ConfigDict(extra="forbid")
+    return cast(type[dict[str, Any]], row_dict)
+
+
+# Types built at run time, which a type checker cannot follow.
+_ANNOTATED: Any = Annotated
+_NOT_REQUIRED: Any = NotRequired
+_TYPED_DICT: Any = TypedDict  # typing_extensions': pydantic needs it before Python 3.12
 
 
 @lru_cache(maxsize=16)
@@ -70,8 +99,9 @@ def _list_adapter(model: type[BaseModel]) -> TypeAdapter[list[BaseModel]]:
 
 
 @lru_cache(maxsize=16)
-def _items_adapter(model: type[BaseModel]) -> TypeAdapter[list[tuple[int, BaseModel]]]:
-    return TypeAdapter(list[tuple[int, model]])  # type: ignore[valid-type]
+def _items_adapter(model: type[BaseModel]) -> TypeAdapter[list[tuple[int, dict[str, Any]]]]:
+    items: Any = list[tuple[int, row_dict_type(model)]]  # type: ignore[misc]
+    return TypeAdapter(items)
 
 
 def usable_key(spec: EntitySpec, raw: Any) -> int | str | None:
@@ -83,6 +113,14 @@ def usable_key(spec: EntitySpec, raw: Any) -> int | str | None:
     if isinstance(value, int) and not isinstance(value, bool) and -(2**31) <= value < 2**31:
         return value
     return None
+
+
+def usable_keys(spec: EntitySpec, raws: list[Any]) -> list[int | str]:
+    """`usable_key` of every row that has one, in order: the same test, a list at a time."""
+    values = [raw.get(spec.key_field) for raw in raws if type(raw) is dict]
+    if spec.key_type is str:
+        return [value for value in values if type(value) is str]
+    return [value for value in values if type(value) is int and -(2**31) <= value < 2**31]
 
 
 def _describe(exc: ValidationError) -> str:

@@ -35,7 +35,8 @@ def upsert_portable(
 ) -> list[bool]:
     """Read the wave's existing keys in one query, then one executemany UPDATE and one
     executemany INSERT. Exact inside the chunk's transaction (SQLite: `BEGIN IMMEDIATE`)."""
-    rows = [_fill_updates(row, defaults) for row in rows]
+    blank = dict.fromkeys(table.c.keys())  # a row may leave out the columns it did not send
+    rows = [_fill_updates(blank | row, defaults) for row in rows]
     key = table.c[key_column]
     keys = [row[key_column] for row in rows]
     existing: set[Any] = set()
@@ -53,8 +54,7 @@ def upsert_portable(
     return [row[key_column] not in existing for row in rows]
 
 
-def _fill_updates(row: dict[str, Any], defaults: Defaults) -> dict[str, Any]:
-    filled = dict(row)
+def _fill_updates(filled: dict[str, Any], defaults: Defaults) -> dict[str, Any]:
     if filled.get("update_date") is None:
         filled["update_date"] = defaults.now
     if filled.get("update_user") is None:

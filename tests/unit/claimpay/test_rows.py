@@ -5,10 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
 import pytest
+from pydantic import BaseModel, ConfigDict, model_validator
 
-from claimpay.entities import CLAIM_PROMPT_PAY
-from claimpay.rows import InvalidRow, ValidRow, usable_key, validate_row
+from claimpay.entities import CLAIM_PROMPT_PAY, PLACE_CODES, EntitySpec
+from claimpay.rows import (
+    InvalidRow,
+    ValidRow,
+    row_dict_type,
+    usable_key,
+    validate_items,
+    validate_row,
+)
 from tests.factories import make_row
 
 STRING_LIMITS = {
@@ -227,3 +236,58 @@ def test_usable_key_is_none_for_anything_else(raw: Any) -> None:
 
 def test_invalid_row_keeps_its_usable_key() -> None:
     assert invalid(make_row(99, tax_ID="1" * 33)).key == 99
+
+
+PLACES = [
+    {"place_Code": "11", "all_Places": "N", "exclude_Proc_Auth": False, "description": "Office"},
+    {"place_Code": "21", "all_Places": "Y", "exclude_Proc_Auth": True, "old_Place_Code": None},
+]
+
+
+@pytest.mark.parametrize(
+    ("spec", "rows"),
+    [(CLAIM_PROMPT_PAY, [make_row(1), make_row(2, entry_Date="2030-01-02T03:04:05+01:00")]),
+     (PLACE_CODES, PLACES)],
+)  # fmt: skip
+def test_stored_items_validate_to_the_models_values_less_what_was_not_sent(
+    spec: EntitySpec, rows: list[dict[str, Any]]
+) -> None:
+    items = validate_items(spec, orjson.dumps([[i * 3, row] for i, row in enumerate(rows)]))
+    assert items is not None
+    for (index, values), raw in zip(items, rows, strict=True):
+        model = validate_row(spec, raw)
+        assert isinstance(model, ValidRow)
+        assert index % 3 == 0
+        assert dict.fromkeys(model.values) | values == model.values
+        assert set(values) == model.sent
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"place_Code": "11", "all_Places": "N", "exclude_Proc_Auth": "no"},
+     {"place_Code": "", "all_Places": "N", "exclude_Proc_Auth": False},
+     {"place_Code": "11", "all_Places": "N", "exclude_Proc_Auth": False, "extra": 1},
+     {"place_code": "11", "all_Places": "N", "exclude_Proc_Auth": False}],
+)  # fmt: skip
+def test_one_invalid_stored_item_fails_the_whole_element(bad: dict[str, Any]) -> None:
+    assert validate_items(PLACE_CODES, orjson.dumps([[0, PLACES[0]], [1, bad]])) is None
+    assert isinstance(validate_row(PLACE_CODES, bad), InvalidRow)
+
+
+def test_a_model_with_checks_a_dict_cannot_repeat_gets_no_dict_type() -> None:
+    class Checked(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        low: int
+        high: int
+
+        @model_validator(mode="after")
+        def ordered(self) -> Checked:
+            return self
+
+    class Defaulted(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        size: int = 3
+
+    for model in (Checked, Defaulted):
+        with pytest.raises(TypeError):
+            row_dict_type(model)

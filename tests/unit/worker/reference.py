@@ -198,6 +198,11 @@ def batches(max_size: int = 25) -> st.SearchStrategy[list[GeneratedRow]]:
 # -- the property -----------------------------------------------------------------------
 
 
+def stored_element(batch: Sequence[GeneratedRow]) -> bytes:
+    """The batch as the producer stores a chunk: one JSON array of `[index, row]` items."""
+    return orjson.dumps([[index, row.raw] for index, row in enumerate(batch)])
+
+
 def assert_apply_chunk_matches_reference(
     engine: Engine, batch: list[GeneratedRow], user: str, job_id: str
 ) -> None:
@@ -211,12 +216,16 @@ def assert_apply_chunk_matches_reference(
     runs = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(apply, "utc_now", lambda: NOW)
-        for _ in range(2):
-            runs.append(
-                apply.apply_chunk(engine, CLAIM_PROMPT_PAY, TABLE, job_id, 0, raw_rows, user)
-            )
-            with engine.connect() as conn:
-                assert read_table(conn) == reference.rows
+        # As a worker runs it: the chunk as stored, validated in one call per element.
+        valid, invalid = apply.split_valid_stored(CLAIM_PROMPT_PAY, [stored_element(batch)])
+        runs.append(
+            apply.apply_valid(engine, CLAIM_PROMPT_PAY, TABLE, job_id, 0, valid, invalid, user)
+        )
+        with engine.connect() as conn:
+            assert read_table(conn) == reference.rows
+        runs.append(apply.apply_chunk(engine, CLAIM_PROMPT_PAY, TABLE, job_id, 0, raw_rows, user))
+        with engine.connect() as conn:
+            assert read_table(conn) == reference.rows
     first = runs[0]
     assert [o[0] for o in first] == list(range(len(batch)))
     assert [o[1] for o in first] == expected

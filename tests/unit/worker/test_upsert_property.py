@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from claimpay.entities import CLAIM_PROMPT_PAY
 from tests.unit.worker.reference import (
     KEY,
     NOW,
@@ -20,8 +21,10 @@ from tests.unit.worker.reference import (
     batches,
     read_table,
     reset,
+    stored_element,
     valid_rows,
 )
+from worker.apply import split_valid, split_valid_stored
 from worker.upsert import upsert_rows
 
 PROPERTY = settings(
@@ -57,3 +60,19 @@ def test_upsert_rows_in_consecutive_parts_matches_the_reference(
     ]
     with engine.connect() as conn:
         assert read_table(conn) == reference.rows
+
+
+@settings(max_examples=200, deadline=None)
+@given(batch=batches())
+def test_a_stored_chunk_validates_as_its_rows_do_one_by_one(batch: list[GeneratedRow]) -> None:
+    """The worker's one-call validation of a stored element (rows as dicts) accepts and
+    refuses the same rows, with the same values, as the row model row by row."""
+    raw_rows = [(index, row.raw) for index, row in enumerate(batch)]
+    valid, invalid = split_valid(CLAIM_PROMPT_PAY, raw_rows)
+    stored_valid, stored_invalid = split_valid_stored(CLAIM_PROMPT_PAY, [stored_element(batch)])
+    blank = dict.fromkeys(column.name for column in TABLE.columns)
+    assert [(index, blank | values) for index, values in stored_valid] == valid
+    assert stored_invalid == invalid
+    assert [index for index, _ in stored_valid] == [
+        index for index, row in enumerate(batch) if row.columns is not None
+    ]
