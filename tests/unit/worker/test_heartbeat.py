@@ -1,0 +1,56 @@
+"""Leases are renewed by one thread per process while their chunks run, never after."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from worker.heartbeat import LeaseKeeper
+
+
+class Store:
+    """Records renewals; `lost` names the owners whose lease is gone."""
+
+    def __init__(self, lost: tuple[str, ...] = ()) -> None:
+        self.renewals: list[tuple[str, int, str]] = []
+        self.lost = set(lost)
+        self.threads: set[str] = set()
+
+    def renew_lease(self, job_id: str, chunk_no: int, owner: str, ttl_s: int) -> bool:
+        self.renewals.append((job_id, chunk_no, owner))
+        self.threads.add(threading.current_thread().name)
+        return owner not in self.lost
+
+
+def wait_for(condition: Any, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_leases_are_renewed_every_third_of_their_ttl_by_one_thread() -> None:
+    keeper, store = LeaseKeeper(), Store()
+    with keeper.hold(store, "j", 0, "a", ttl_s=0.3), keeper.hold(store, "j", 1, "b", 0.3):  # type: ignore[arg-type]
+        assert keeper.held() == 2
+        wait_for(lambda: {r[2] for r in store.renewals} == {"a", "b"} and len(store.renewals) >= 6)
+    assert keeper.held() == 0
+    assert store.threads == {"lease-keeper"}
+
+
+def test_no_renewal_after_the_block_ends() -> None:
+    keeper, store = LeaseKeeper(), Store()
+    with keeper.hold(store, "j", 0, "a", ttl_s=0.15):  # type: ignore[arg-type]
+        wait_for(lambda: len(store.renewals) >= 1)
+    ended = len(store.renewals)
+    time.sleep(0.3)
+    assert len(store.renewals) == ended
+
+
+def test_a_lost_lease_is_no_longer_renewed_while_others_are() -> None:
+    keeper, store = LeaseKeeper(), Store(lost=("a",))
+    with keeper.hold(store, "j", 0, "a", 0.15), keeper.hold(store, "j", 1, "b", 0.15):  # type: ignore[arg-type]
+        wait_for(lambda: sum(r[2] == "b" for r in store.renewals) >= 4)
+        assert sum(r[2] == "a" for r in store.renewals) == 1
+        assert keeper.held() == 1
