@@ -10,19 +10,22 @@ from datetime import datetime, timedelta
 from typing import cast
 
 import orjson
-from sqlalchemy import Connection, Table, delete, insert, select
+from sqlalchemy import Connection, Table, bindparam, delete, select
 
 from claimpay.envelope import Outcome
 from worker.models import ChunkLedger
 
 _ledger = cast(Table, ChunkLedger.__table__)
+# Built once: a chunk runs both, and building a statement costs more than running it.
+_LOOKUP = select(_ledger.c.outcomes).where(
+    _ledger.c.job_id == bindparam("job_id"), _ledger.c.chunk_no == bindparam("chunk_no")
+)
+_RECORD = _ledger.insert()
 
 
 def lookup(conn: Connection, job_id: str, chunk_no: int) -> list[Outcome] | None:
     """The outcomes stored for this chunk, or None if it was never applied."""
-    blob = conn.execute(
-        select(_ledger.c.outcomes).where(_ledger.c.job_id == job_id, _ledger.c.chunk_no == chunk_no)
-    ).scalar_one_or_none()
+    blob = conn.execute(_LOOKUP, {"job_id": job_id, "chunk_no": chunk_no}).scalar_one_or_none()
     return None if blob is None else [tuple(item) for item in orjson.loads(blob)]
 
 
@@ -30,11 +33,8 @@ def record(
     conn: Connection, job_id: str, chunk_no: int, outcomes: list[Outcome], now: datetime
 ) -> None:
     """Store the chunk's outcomes; fails (IntegrityError) if another run recorded it first."""
-    conn.execute(
-        insert(_ledger).values(
-            job_id=job_id, chunk_no=chunk_no, outcomes=orjson.dumps(outcomes), applied_at=now
-        )
-    )
+    values = {"job_id": job_id, "chunk_no": chunk_no, "applied_at": now}
+    conn.execute(_RECORD, {**values, "outcomes": orjson.dumps(outcomes)})
 
 
 def prune(conn: Connection, older_than: datetime) -> int:
