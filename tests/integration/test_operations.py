@@ -90,7 +90,11 @@ def flower_url(
         )
     try:
         wait_for_port(port, 60, process)
-        yield f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}"
+        # Flower only knows the events it receives: wait until its receiver has heard
+        # the worker's heartbeat, or a job finished meanwhile would never show up.
+        eventually(lambda: _flower_hears_a_worker(url), timeout_s=60)
+        yield url
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -99,6 +103,14 @@ def flower_url(
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def _flower_hears_a_worker(url: str) -> None:
+    listed = httpx.get(
+        f"{url}/workers", params={"json": 1}, auth=(FLOWER_USER, FLOWER_PASSWORD), timeout=10
+    )
+    assert listed.status_code == 200, listed.status_code
+    assert any(worker.get("status") for worker in listed.json()["data"]), listed.text
 
 
 @pytest.fixture(scope="module")
