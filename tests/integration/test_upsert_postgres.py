@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, create_engine, select, text
 from claimpay.entities import CLAIM_PROMPT_PAY
 from tests.conftest import require_service
 from tests.unit.worker.reference import (
+    INT32_MAX,
     KEY,
     NOW,
     SEED,
@@ -225,3 +226,24 @@ def wait_for_a_lock_wait(engine: Engine, limit_s: float = 30.0) -> None:
                 raise RuntimeError("the second writer never waited on the first one's lock")
             time.sleep(0.02)
             conn.rollback()
+
+
+def test_one_wave_keeps_or_replaces_entry_fields_row_by_row(seeded: Engine) -> None:
+    sent_date = SEED[1]["entry_date"].replace(year=2020)
+    rows = [
+        columns(1, entry_user="sent-user"),  # update: sends entry_user only
+        columns(2),  # update: sends neither, keeps both
+        columns(INT32_MAX, entry_date=sent_date, entry_user="both"),  # update: sends both
+        columns(50),  # create: defaults
+        columns(51, entry_date=sent_date),  # create: the date sent, the user defaulted
+    ]
+    with seeded.begin() as conn:
+        assert upsert(conn, rows, user="carol") == [200, 200, 200, 201, 201]
+    with seeded.connect() as conn:
+        stored = read_table(conn)
+    entry = {key: (stored[key]["entry_date"], stored[key]["entry_user"]) for key in stored}
+    assert entry[1] == (SEED[1]["entry_date"], "sent-user")
+    assert entry[2] == (SEED[2]["entry_date"], SEED[2]["entry_user"])
+    assert entry[INT32_MAX] == (sent_date, "both")
+    assert entry[50] == (NOW, "carol")
+    assert entry[51] == (sent_date, "carol")

@@ -2,10 +2,10 @@
 its rows sent as one JSON parameter and expanded by `json_to_recordset` on the server.
 
 One round trip per wave, no staging table and no join for the planner to get wrong.
-A JSON array costs the client one `orjson.dumps` call instead of formatting every row for
-COPY (about a fifth of the client's CPU), at about the same server cost. `RETURNING
-(xmax = 0)` tells the rows the statement inserted (xmax unset) from those it updated
-(xmax holds the updating transaction).
+A JSON array costs the worker one `orjson.dumps` call instead of formatting every row for
+COPY (per 100,000 rows: 0.04 CPU-s instead of 0.21, for 0.27 instead of 0.19 on the
+server). `RETURNING (xmax = 0)` tells the rows the statement inserted (xmax unset) from
+those it updated (xmax holds the updating transaction).
 """
 
 from __future__ import annotations
@@ -31,33 +31,35 @@ def upsert_json(
     rows: Sequence[dict[str, Any]],
     defaults: Defaults,
 ) -> list[bool]:
-    """Apply one wave (unique keys); True for each row that was created."""
-    sql = _statement(table, key_column)
-    params: dict[str, Any] = {
-        "rows": orjson.dumps(rows).decode(),
-        **{f"d_{name}": value for name, value in defaults.columns().items()},
-        # An update keeps the stored entry_* unless the row sent them.
-        **{f"sent_{name}": _sent(rows, key_column, name) for name in KEEP_ON_UPDATE},
-    }
+    """Apply one wave (unique keys); True for each row that was created.
+
+    An update keeps the stored `KEEP_ON_UPDATE` columns a row did not send, so the rows
+    are grouped by which of them they sent: one statement per group (most waves have one).
+    """
+    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        sent = frozenset(name for name in KEEP_ON_UPDATE if row.get(name) is not None)
+        groups.setdefault(sent, []).append(row)
     raw = conn.connection.driver_connection
     assert raw is not None
-    try:
-        with raw.cursor() as cursor:
-            cursor.execute(sql, params)
-            created = dict(cursor.fetchall())
-    except psycopg.Error as exc:
-        # The raw cursor bypasses SQLAlchemy: give callers SQLAlchemy's error classes
-        # (IntegrityError, DataError, OperationalError, ...) as for any other statement.
-        raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
+    params = {f"d_{name}": value for name, value in defaults.columns().items()}
+    created: dict[Any, bool] = {}
+    for sent, group in groups.items():
+        sql = _statement(table, key_column, sent)
+        try:
+            with raw.cursor() as cursor:
+                cursor.execute(sql, {**params, "rows": orjson.dumps(group).decode()})
+                created.update(cursor.fetchall())
+        except psycopg.Error as exc:
+            # The raw cursor bypasses SQLAlchemy: give callers SQLAlchemy's error classes
+            # (IntegrityError, DataError, OperationalError, ...) as for any other statement.
+            raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
     return [created[row[key_column]] for row in rows]
 
 
-def _sent(rows: Sequence[dict[str, Any]], key_column: str, column: str) -> list[Any]:
-    return [row[key_column] for row in rows if row.get(column) is not None]
-
-
-@lru_cache(maxsize=32)
-def _statement(table: Table, key_column: str) -> str:
+@lru_cache(maxsize=128)
+def _statement(table: Table, key_column: str, sent: frozenset[str]) -> str:
+    """The wave's statement for rows that sent the `KEEP_ON_UPDATE` columns in `sent`."""
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     q = dialect.identifier_preparer.quote
     names = [column.name for column in table.columns]
@@ -71,12 +73,9 @@ def _statement(table: Table, key_column: str) -> str:
         f"COALESCE(s.{q(n)}, %(d_{n})s)" if n in Defaults.COLUMNS else f"s.{q(n)}" for n in names
     )
     sets = ", ".join(
-        f"{q(n)} = CASE WHEN EXCLUDED.{key} = ANY(%(sent_{n})s::{types[key_column]}[]) "
-        f"THEN EXCLUDED.{q(n)} ELSE t.{q(n)} END"
-        if n in KEEP_ON_UPDATE
-        else f"{q(n)} = EXCLUDED.{q(n)}"
+        f"{q(n)} = EXCLUDED.{q(n)}"
         for n in names
-        if n != key_column
+        if n != key_column and (n not in KEEP_ON_UPDATE or n in sent)
     )
     return f"""
 INSERT INTO {target} AS t ({cols})
