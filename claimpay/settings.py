@@ -111,7 +111,7 @@ class Settings(BaseSettings):
     """Validity of the tokens `POST /user-authentication` issues."""
     users: dict[str, UserConfig] = Field(default_factory=dict)
     """Users of `POST /user-authentication`: name -> password hash and databases."""
-    max_body_bytes: Annotated[int, Field(ge=1024)] = 256 * 2**20
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 512 * 2**20
     """Largest batch body; a larger one is refused with 413 before it is read."""
     max_rows: Annotated[int, Field(ge=1)] = 1_000_000
     """Most rows in one batch; the request is refused with 413 at the next row."""

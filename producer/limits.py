@@ -20,7 +20,7 @@ from producer.problems import Problem, problem_response
 class IntakeLimits:
     """What one batch body may hold (see the settings of the same names)."""
 
-    max_body_bytes: int = 256 * 2**20
+    max_body_bytes: int = 512 * 2**20
     max_rows: int = 1_000_000
     max_row_bytes: int = 64 * 1024
     max_depth: int = 8
