@@ -21,14 +21,13 @@ from producer.deps import CallerDep, DatabaseHeader, Services, ServicesDep
 from producer.guard import GuardDep, get_guard
 from producer.idempotency import SEALED, IdempotencyKeys, IdempotencyRecord
 from producer.limits import IntakeLimits, check_batch_headers
-from producer.preferences import preference_applied, preferred_wait_s
+from producer.preferences import preference_applied, preferred_wait_s, until_terminal
 from producer.problems import Problem, new_activity_id
 from producer.responses import JobAcceptedEnvelope, ResultsEnvelope, problem_responses
 from producer.results import results_response
 from producer.submission import BatchOptions, store_batch
 
 log = logging.getLogger("claimpay.producer")
-POLL_S = 0.01
 CLAIM_REFRESH_S = 5.0
 
 
@@ -188,11 +187,7 @@ async def _hashing(
 
 async def _answer(services: Services, meta: JobMeta, wait_s: float) -> Response:
     """207 with every result if the job finishes within `wait_s`, else 202."""
-    deadline = anyio.current_time() + wait_s
-    while wait_s and not meta.state.terminal and anyio.current_time() < deadline:
-        await anyio.sleep(POLL_S)
-        latest = await anyio.to_thread.run_sync(services.store.meta, meta.job_id)
-        meta = latest or meta
+    meta = await until_terminal(services.store, meta, wait_s)
     headers = {"Location": f"/jobs/{meta.job_id}", **preference_applied(wait_s)}
     if wait_s and meta.state.terminal:
         response = results_response(services.store, meta)

@@ -6,6 +6,7 @@ import logging
 import re
 from typing import Annotated
 
+import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
@@ -15,6 +16,7 @@ from claimpay.jobs import JobMeta, JobState
 from claimpay.retries import RetryBusy, prepare_retry
 from producer.auth import Caller
 from producer.deps import CallerDep, DatabaseHeader, Services, ServicesDep
+from producer.preferences import preference_applied, preferred_wait_s, until_terminal
 from producer.problems import Problem
 from producer.responses import (
     JobStatusEnvelope,
@@ -50,14 +52,27 @@ def visible_job(services: Services, caller: Caller, job_id: str, database: str |
     response_model=JobStatusEnvelope,
     responses=problem_responses(404),
 )
-def job_status(
+async def job_status(
     job_id: str,
     services: ServicesDep,
     caller: CallerDep,
     vbasoftware_database: DatabaseHeader = None,
+    prefer: Annotated[
+        str | None,
+        Header(
+            description="`wait=N`: answer once the job has ended, or after N seconds "
+            "(at most `CLAIMPAY_MAX_WAIT_S`), instead of at once."
+        ),
+    ] = None,
 ) -> Response:
-    meta = visible_job(services, caller, job_id, vbasoftware_database)
-    return _json(envelope(meta.public(), job_id), 200)
+    meta = await anyio.to_thread.run_sync(
+        visible_job, services, caller, job_id, vbasoftware_database
+    )
+    wait_s = preferred_wait_s(prefer, services.settings.max_wait_s)
+    meta = await until_terminal(services.store, meta, wait_s)
+    response = _json(envelope(meta.public(), job_id), 200)
+    response.headers.update(preference_applied(wait_s))
+    return response
 
 
 @router.delete(

@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -68,6 +69,24 @@ def test_prefer_wait_past_its_window_answers_202_with_preference_applied(
     assert response.status_code == 202
     assert response.headers["preference-applied"] == "wait=1"
     assert response.json()["data"]["state"] == "queued"
+
+
+def test_a_status_request_may_wait_for_its_job_to_end(api: Api, auth_headers: Headers) -> None:
+    job_id = submit(api, make_rows(2), auth_headers()).json()["data"]["jobId"]
+    waiting = {**auth_headers(), "Prefer": "wait=1"}
+    unfinished = api.client.get(f"/jobs/{job_id}", headers=waiting)
+    assert unfinished.json()["data"]["state"] == "queued"  # nothing ran in its window
+    assert unfinished.headers["preference-applied"] == "wait=1"
+    runner = threading.Timer(0.2, api.run_queued)
+    runner.start()
+    try:
+        ended = api.client.get(f"/jobs/{job_id}", headers={**waiting, "Prefer": "wait=30"})
+    finally:
+        runner.join()
+    assert ended.json()["data"]["state"] == "completed"  # it waited for the run
+    assert ended.headers["preference-applied"] == "wait=30"
+    plain = api.client.get(f"/jobs/{job_id}", headers=auth_headers())
+    assert "preference-applied" not in plain.headers
 
 
 def test_prefer_wait_on_an_empty_batch_answers_207_at_once(api: Api, auth_headers: Headers) -> None:
