@@ -15,6 +15,7 @@ from claimpay.tokens import mint_token
 
 BATCH_PATH = "/claim-prompt-pays-batch"
 TOKEN_TTL_S = 3600
+LONG_POLL_S = 1
 
 
 class JobFailed(Exception):
@@ -47,8 +48,10 @@ class ClaimpayClient:
         job_id: str = response.json()["data"]["jobId"]
         return job_id
 
-    def status(self, job_id: str) -> dict[str, Any]:
-        response = self.http.get(f"/jobs/{job_id}")
+    def status(self, job_id: str, prefer_wait_s: int = 0) -> dict[str, Any]:
+        """The job's status; with `prefer_wait_s`, once it has ended or after that long."""
+        headers = {"Prefer": f"wait={prefer_wait_s}"} if prefer_wait_s else None
+        response = self.http.get(f"/jobs/{job_id}", headers=headers)
         if response.status_code != 200:
             raise JobFailed(f"status answered {response.status_code}: {response.text[:300]}")
         data: dict[str, Any] = orjson.loads(response.content)["data"]
@@ -57,11 +60,13 @@ class ClaimpayClient:
     def wait(
         self, job_id: str, poll_s: float, timeout_s: float, check: Callable[[], None]
     ) -> dict[str, Any]:
-        """Poll `GET /jobs/{id}` every `poll_s` until the job is completed; its status.
-        `check` runs between polls (it raises if a process under test has died)."""
+        """Ask `GET /jobs/{id}` until the job is completed; its status. With `poll_s`, a
+        request every `poll_s`; with 0, each request waits on the server (`Prefer: wait`)
+        up to `LONG_POLL_S` for the job to end. `check` runs between requests (it raises
+        if a process under test has died)."""
         deadline = time.monotonic() + timeout_s
         while True:
-            data = self.status(job_id)
+            data = self.status(job_id, prefer_wait_s=0 if poll_s else LONG_POLL_S)
             if data["state"] == "completed":
                 return data
             if time.monotonic() > deadline:

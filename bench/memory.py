@@ -17,7 +17,8 @@ from bench.rows import body_stream, existing_keys
 from bench.stack import Stack
 
 SAMPLE_EVERY_S = 0.1
-BIG_POLL_S = 0.1
+BIG_POLL_S = 0.0
+"""Wait on the server, as `bench.e2e` does."""
 
 
 def vm_hwm(pid: int) -> int:
