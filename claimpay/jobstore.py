@@ -8,6 +8,7 @@ a lease, loads its rows, stores its results and counts it done exactly once (Lua
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -229,9 +230,9 @@ class JobStore:
         `outcomes` are the rows just applied. A chunk with any row not 2xx keeps its rows
         (until the TTL) so that `POST /jobs/{id}/retry` can apply them again.
         """
-        created = sum(1 for o in outcomes if o[1] == CREATED)
-        updated = sum(1 for o in outcomes if o[1] == UPDATED)
-        skipped = sum(1 for o in outcomes if o[1] == NOT_PROCESSED)
+        statuses = Counter(item[1] for item in outcomes)
+        created, updated, skipped = statuses[CREATED], statuses[UPDATED], statuses[NOT_PROCESSED]
+        stored = outcomes if merged is None else merged
         keys = self.keys(job_id)
         result = self._record(
             keys=[
@@ -246,7 +247,7 @@ class JobStore:
             ],
             args=[
                 chunk_no,
-                orjson.dumps(outcomes if merged is None else merged),
+                orjson.dumps(stored),
                 len(outcomes),
                 created,
                 updated,
@@ -256,7 +257,7 @@ class JobStore:
                 self.ttl_s,
                 job_id,
                 time.time(),
-                int(any(not 200 <= o[1] < 300 for o in (outcomes if merged is None else merged))),
+                int(_any_failed(statuses if merged is None else {item[1] for item in merged})),
                 retry_round,
             ],
         )
@@ -346,6 +347,10 @@ class JobStore:
             for index in range(block_start, block_stop):
                 yield pending.pop(index, None) or (index, 500, MISSING_RESULT, None)
             block_start = block_stop
+
+
+def _any_failed(statuses: Iterable[int]) -> bool:
+    return any(not 200 <= status < 300 for status in statuses)
 
 
 def decode_items(element: bytes) -> list[tuple[int, Any]]:
