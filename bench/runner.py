@@ -1,5 +1,8 @@
-"""One benchmark run, step by step, on one PostgreSQL: the baselines first (nothing else
-running), then the claimpay stack for the memory, end-to-end and latency measurements.
+"""One benchmark run, step by step, on one PostgreSQL: the naive baseline first (nothing
+else running), then the claimpay stack for the memory, end-to-end and latency
+measurements. The COPY limit and claimpay on PostgreSQL run in turns (limit, claimpay,
+limit, ...), so that a change of load on the shared cores weighs on both sides of their
+ratio alike (the stack idles while the limit runs).
 
 A step that fails (a wrong count, an HTTP error, a process that died) is recorded in
 `results.errors` with the end of the processes' logs, and the other steps still run."""
@@ -86,7 +89,7 @@ def run(config: BenchConfig, results: BenchResults, say: Say) -> None:
         }
         stack = cleanup.enter_context(stack_for(config, databases, workdir))
         stack.run_cli("db", "upgrade")
-        _baselines(config, steps)
+        _naive(config, steps)
         steps.stack = stack
         with _started(stack, config) as client:
             _claimpay(config, stack, client, sqlite_path, steps)
@@ -94,16 +97,11 @@ def run(config: BenchConfig, results: BenchResults, say: Say) -> None:
     results.machine["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
 
 
-def _baselines(config: BenchConfig, steps: Steps) -> None:
+def _naive(config: BenchConfig, steps: Steps) -> None:
     url, libpq = config.scratch_url("postgresql+psycopg"), config.libpq_url()
     with steps.step("naive", "naive ORM, merge + commit per row"):
         steps.results.naive = baselines.naive_orm(url, libpq, config.naive_rows, 1)
         steps.rate(steps.results.naive)
-    with steps.step("limit", f"COPY + one merge (the limit){_median_of(config)}"):
-        steps.results.limit = median_run(
-            [baselines.copy_merge(libpq, config.batch_rows, 1) for _ in range(config.repeat)]
-        )
-        steps.rate(steps.results.limit)
 
 
 def _claimpay(
@@ -123,13 +121,16 @@ def _claimpay(
             f"worker peak {m.worker_peak_bytes / 1e6:,.0f} MB"
         )
         steps.rate(m.throughput)
-    with steps.step("postgres", f"claimpay end to end, PostgreSQL{_median_of(config)}"):
-        results.postgres = median_run(
-            [
-                e2e.end_to_end(client, stack, pg, config.batch_rows, redis_pid)
-                for _ in range(config.repeat)
-            ]
-        )
+    title = "COPY + one merge (the limit) and claimpay end to end, PostgreSQL, in turns"
+    with steps.step("postgres", title + _median_of(config)):
+        limits, runs = [], []
+        for _ in range(config.repeat):
+            limits.append(baselines.copy_merge(config.libpq_url(), config.batch_rows, 1))
+            runs.append(e2e.end_to_end(client, stack, pg, config.batch_rows, redis_pid))
+        results.limit, results.postgres = median_run(limits), median_run(runs)
+        steps.say("    the limit:")
+        steps.rate(results.limit)
+        steps.say("    claimpay:")
         steps.rate(results.postgres)
     with steps.step("sqlite", f"claimpay end to end, SQLite{_median_of(config)}"):
         results.sqlite = median_run(
