@@ -45,7 +45,9 @@ return 0
 # earlier round must not count its stale results), -1 when the job is gone (expired),
 # 0 when the chunk was already counted, 1 when
 # counted, 2 when it finished the job. The deployment stats (`claimpay.stats`) move with
-# the job: a chunk's rows once, a job's end and its duration (from sealing) once; the
+# the job: a chunk's rows once (a dry run's as `rows:dryRun`, whatever their outcome; a
+# retry round's rows again, as the outcome of another attempt), a job's end and its
+# duration (from sealing) once; the
 # duration bounds are `stats.JOB_DURATION_BUCKETS_S` (a unit test keeps them equal).
 RECORD_CHUNK = """
 local DURATION_BOUNDS = {'0.5', '1', '2.5', '5', '10', '30', '60', '120', '300', '600',
@@ -70,10 +72,14 @@ redis.call('HINCRBY', KEYS[1], 'updated', ARGV[5])
 redis.call('HINCRBY', KEYS[1], 'notProcessed', ARGV[6])
 redis.call('HINCRBY', KEYS[1], 'failed', ARGV[7])
 redis.call('HSET', KEYS[1], 'progressTs', ARGV[11])
-redis.call('HINCRBY', KEYS[8], 'rows:created', ARGV[4])
-redis.call('HINCRBY', KEYS[8], 'rows:updated', ARGV[5])
-redis.call('HINCRBY', KEYS[8], 'rows:notProcessed', ARGV[6])
-redis.call('HINCRBY', KEYS[8], 'rows:failed', ARGV[7])
+if redis.call('HGET', KEYS[1], 'dryRun') == '1' then
+  redis.call('HINCRBY', KEYS[8], 'rows:dryRun', ARGV[3])
+else
+  redis.call('HINCRBY', KEYS[8], 'rows:created', ARGV[4])
+  redis.call('HINCRBY', KEYS[8], 'rows:updated', ARGV[5])
+  redis.call('HINCRBY', KEYS[8], 'rows:notProcessed', ARGV[6])
+  redis.call('HINCRBY', KEYS[8], 'rows:failed', ARGV[7])
+end
 if redis.call('SCARD', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'chunks')) then
   local final = 'completed'
   if redis.call('HGET', KEYS[1], 'cancel') == '1' then final = 'cancelled' end

@@ -31,8 +31,11 @@ ROW_OUTCOMES = {
     "updated": "rows:updated",
     "failed": "rows:failed",
     "not_processed": "rows:notProcessed",
+    "dry_run": "rows:dryRun",
 }
-"""Outcome label -> field; `failed` is every row neither created, updated nor skipped."""
+"""Outcome label -> field; `failed` is every row neither created, updated nor skipped;
+`dry_run` every row of a dry run, whatever it would have done. A row retried by
+`POST /jobs/{id}/retry` counts once per attempt."""
 SIZE = "size"
 DURATION = "duration"
 

@@ -53,7 +53,7 @@ def test_a_job_is_counted_once_from_submission_to_completion(job_store: JobStore
     job_store.record_chunk("j1", 0, first)  # redelivered: counted once
     assert job_store.record_chunk("j1", 1, [outcome(2, UPDATED, 2)])
     stats = read_stats(job_store.redis, key)
-    assert stats.rows == {"created": 1, "updated": 1, "failed": 1, "not_processed": 0}
+    assert stats.rows == {"created": 1, "updated": 1, "failed": 1, "not_processed": 0, "dry_run": 0}
     assert stats.jobs_finished == {"completed": 1, "cancelled": 0}
     assert stats.job_duration_s.count == 1
     assert stats.job_duration_s.buckets[-1] == (float("inf"), 1)
@@ -70,6 +70,17 @@ def test_a_cancelled_job_counts_as_cancelled(job_store: JobStore) -> None:
     assert stats.jobs_finished == {"completed": 1, "cancelled": 1}
     assert stats.rows["not_processed"] == 1
     assert stats.job_duration_s.count == 1  # durations are of completed jobs
+
+
+def test_a_dry_runs_rows_count_as_dry_run_not_as_written(job_store: JobStore) -> None:
+    job_store.begin(
+        "j4", entity="claim-prompt-pays", database="demo", user="u", chunk_size=2, dry_run=True
+    )
+    job_store.seal("j4", total=2, chunk_nos=[0])
+    job_store.record_chunk("j4", 0, [outcome(0, CREATED, 0, "Would create"), outcome(1, 400, 1)])
+    stats = read_stats(job_store.redis, job_store.store_keys.stats)
+    assert stats.rows == {"created": 0, "updated": 0, "failed": 0, "not_processed": 0, "dry_run": 2}
+    assert stats.jobs_finished["completed"] == 1
 
 
 def test_empty_stats_read_as_zero(job_store: JobStore) -> None:
