@@ -51,14 +51,41 @@ def parse_status_filter(text: str | None) -> StatusFilter | None:
     return codes.__contains__
 
 
+OFFERED = (JSON, CSV, NDJSON)
+"""The results formats, the envelope first: it wins ties and answers when none fits."""
+
+
 def media_type(accept: str | None) -> str:
-    """The results format the client asked for: CSV, NDJSON or the JSON envelope."""
-    accept = (accept or "").lower()
-    if CSV in accept:
-        return CSV
-    if NDJSON in accept:
-        return NDJSON
-    return JSON
+    """The results format the client prefers by its `Accept` header (RFC 9110: the
+    highest `q`, a specific type before a wildcard; `q=0` refuses): CSV, NDJSON or the
+    JSON envelope, which is also the answer when the header accepts none of them."""
+    weights = {offer: _weight(accept or "", offer) for offer in OFFERED}
+    acceptable = [offer for offer in OFFERED if weights[offer][0] > 0]
+    return max(acceptable, key=lambda offer: weights[offer]) if acceptable else JSON
+
+
+def _weight(accept: str, offer: str) -> tuple[float, int]:
+    """`(q, specificity)` of the most specific range in `accept` that covers `offer`."""
+    kind = offer.split("/")[0]
+    found: tuple[int, float] | None = None
+    for part in accept.lower().split(","):
+        media, *params = (item.strip() for item in part.split(";"))
+        specificity = {offer: 2, f"{kind}/*": 1, "*/*": 0}.get(media)
+        if specificity is None or (found is not None and found[0] >= specificity):
+            continue
+        found = (specificity, _quality(params))
+    return (0.0, 0) if found is None else (found[1], found[0])
+
+
+def _quality(params: list[str]) -> float:
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip() == "q":
+            try:
+                return min(1.0, max(0.0, float(value)))
+            except ValueError:
+                return 1.0
+    return 1.0
 
 
 def results_response(
