@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     """How long an `Idempotency-Key` is remembered."""
     webhook_secret: SecretStr | None = None
     """HMAC-SHA256 key of completion webhooks; `callbackUrl` is refused while unset."""
+    webhook_allowed_hosts: list[str] = Field(default_factory=list)
+    """Hosts a `callbackUrl` may name: exact names, or `*.example.com` for its subdomains.
+    Empty allows any host; set it where workers can reach what clients must not."""
     webhook_max_retries: Annotated[int, Field(ge=0, le=100)] = 8
     webhook_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
     flower_basic_auth: SecretStr | None = None
@@ -177,6 +180,16 @@ class Settings(BaseSettings):
     def accepted_jwt_algorithms(self) -> list[str]:
         """The algorithms a bearer token may use (`jwt_algorithms`, else `jwt_algorithm`)."""
         return list(self.jwt_algorithms or [self.jwt_algorithm])
+
+    def callback_host_allowed(self, host: str) -> bool:
+        """Whether a `callbackUrl` may name `host` (`webhook_allowed_hosts`)."""
+        if not self.webhook_allowed_hosts:
+            return True
+        host = host.lower().rstrip(".")
+        for allowed in (entry.lower().rstrip(".") for entry in self.webhook_allowed_hosts):
+            if host == allowed or (allowed.startswith("*.") and host.endswith(allowed[1:])):
+                return True
+        return False
 
     def require_redis_url(self) -> str:
         """The Redis URL; `claimpay dev` sets one for its children when the user gave none."""

@@ -42,6 +42,13 @@ class BatchOptions:
                 raise Problem(
                     400, "invalid-callback", "Bad Request", "callbackUrl must be an http(s) URL."
                 )
+            if not settings.callback_host_allowed(parts.hostname):
+                raise Problem(
+                    400,
+                    "callback-not-allowed",
+                    "Bad Request",
+                    "callbackUrl names a host outside CLAIMPAY_WEBHOOK_ALLOWED_HOSTS.",
+                )
             if settings.webhook_secret is None:
                 raise Problem(
                     400,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -27,6 +28,10 @@ def deliver(store: JobStore, settings: Settings, job_id: str) -> bool:
         return False
     if settings.webhook_secret is None:
         log.warning("job %s: webhook skipped, CLAIMPAY_WEBHOOK_SECRET is unset", job_id)
+        return False
+    host = urlsplit(meta.callback_url).hostname or ""
+    if not settings.callback_host_allowed(host):  # the allowed hosts changed since
+        log.warning("job %s: webhook skipped, its host is not allowed", job_id)
         return False
     body = orjson.dumps(envelope(meta.public(), job_id))
     timestamp = int(time.time())
