@@ -6,12 +6,11 @@ from typing import Any
 
 from celery import Celery, Task
 
-from claimpay.jobs import JobMeta
 from claimpay.messaging import APPLY_CHUNK, NOTIFY_JOB, send_notify
 from claimpay.settings import Settings
 from worker.backoff import compute_backoff
 from worker.chunks import give_up_chunk, run_chunk
-from worker.context import ContextHolder
+from worker.context import ContextHolder, WorkerContext
 from worker.errors import TransientError
 from worker.webhooks import WebhookFailed, deliver
 
@@ -29,17 +28,20 @@ def register_tasks(app: Celery, settings: Settings, contexts: ContextHolder) -> 
             attempt = self.request.retries
             if attempt >= settings.max_retries:
                 finished = give_up_chunk(ctx, job_id, chunk_no, attempts=attempt + 1)
-                _notify_if_wanted(ctx.store.meta(job_id), finished)
+                _notify_if_wanted(ctx, job_id, finished)
                 return
             delay = compute_backoff(attempt, settings.retry_backoff_s, settings.retry_backoff_max_s)
             # The chunk stays leased while the retry waits, so recovery leaves it alone;
             # if this worker dies meanwhile, the lease lapses and recovery takes over.
             ctx.store.hold_for_retry(job_id, chunk_no, int(delay) + settings.lease_ttl_s)
             raise self.retry(exc=exc, countdown=delay) from exc
-        _notify_if_wanted(ctx.store.meta(job_id), finished)
+        _notify_if_wanted(ctx, job_id, finished)
 
-    def _notify_if_wanted(meta: JobMeta | None, finished: bool) -> None:
-        if finished and meta is not None and meta.callback_url:
+    def _notify_if_wanted(ctx: WorkerContext, job_id: str, finished: bool) -> None:
+        if not finished:  # most chunks: no need to read the job
+            return
+        meta = ctx.store.meta(job_id)
+        if meta is not None and meta.callback_url:
             send_notify(app, meta.job_id, settings.queue)
 
     @app.task(
