@@ -81,8 +81,8 @@ class RowGuard:
             raise self._why(exc) from exc
         if len(item) > self.max_row_bytes and _row_bytes(item) > self.max_row_bytes:
             raise RowTooLarge(f"A row is larger than the limit of {self.max_row_bytes} bytes.")
-        if item.translate(None, _NOT_BRACKETS) == _FLAT_ROW:  # no brackets inside
-            self.members += len(row)
+        if type(row) is dict and item.translate(None, _NOT_BRACKETS) == _FLAT_ROW:
+            self.members += len(row)  # an object with no bracket inside
         else:
             self.members += count_members(row, 2, self.max_depth)
         return item
@@ -95,6 +95,8 @@ class RowGuard:
         Flat rows put no bracket in their text but their own braces (a bracket inside a
         string counts as one, which only sends the rows down the slow path), so the text
         cut at each `}` has a piece per row, each longer than its row."""
+        if any(type(row) is not dict for row in rows):
+            return None  # a string row may look flat: "{}..."
         try:
             text = orjson.dumps(list(enumerate(rows, start)))
         except orjson.JSONEncodeError:

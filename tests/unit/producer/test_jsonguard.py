@@ -185,3 +185,16 @@ def test_one_call_never_passes_a_row_over_the_limit(sizes: list[int], index: int
     elif text is not None:
         one_by_one = RowGuard(64, 4)
         assert text == b",".join(one_by_one.encode(index + i, r) for i, r in enumerate(rows))
+
+
+def test_a_string_that_looks_like_an_object_adds_no_members() -> None:
+    """Else it would hide a repeated member name elsewhere in the body."""
+    for encode in (lambda g: g.encode(0, "{}xxxxxxxx"), lambda g: g.encode_flat(0, ["{}xx"])):
+        guard = RowGuard(max_row_bytes=64, max_depth=4)
+        encode(guard)
+        assert guard.members == 0
+    text = b'["{}xxxxxxxx", {"claimPromptPay_Key": 1, "tax_ID": "a", "tax_ID": "b"}]'
+    guard = RowGuard(max_row_bytes=64, max_depth=4)
+    for index, row in enumerate(json.loads(text)):
+        guard.encode(index, row)
+    assert count_keys(text, guard.members) > guard.members  # the repeat shows

@@ -287,3 +287,14 @@ def test_a_refused_body_gives_its_slot_back(
     assert put(api, b"[1,", auth_headers()).status_code == 400
     assert put(api, orjson.dumps(make_rows(1)), auth_headers()).status_code == 202
     assert put(api, orjson.dumps(make_rows(1)), auth_headers()).status_code == 429
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_repeated_name_is_found_beside_a_string_row_that_looks_like_an_object(
+    make_api: Callable[..., Api], auth_headers: Headers, mode: str
+) -> None:
+    api = make_api(**MODES[mode])
+    body = b'["{}xxxxxxxx", {"claimPromptPay_Key": 1, "tax_ID": "a", "tax_ID": "b"}]'
+    response = put(api, body, auth_headers())
+    assert (response.status_code, problem_type(response)) == (400, "duplicate-keys")
+    assert nothing_stored(api)
