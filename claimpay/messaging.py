@@ -7,12 +7,16 @@ same configuration, so broker options such as the visibility timeout always agre
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from celery import Celery
+from kombu.exceptions import BatchPublishError
 
 from claimpay.settings import Settings
+
+log = logging.getLogger("claimpay.messaging")
 
 APPLY_CHUNK = "claimpay.apply_chunk"
 """Task `(job_id, chunk_no)`: apply one stored chunk of a job's rows."""
@@ -110,14 +114,31 @@ class CeleryEnqueuer:
         *,
         queue: str | None = None,
     ) -> None:
-        # Buffered into pipelines of a few messages (each task and its task-sent event):
-        # far fewer round trips, and the first chunks still go out at once.
-        with self._app.producer_or_acquire() as producer, producer.batch(PUBLISH_BATCH_OPS):
-            for chunk_no, count in zip(chunk_nos, rows, strict=True):
-                self._app.send_task(
-                    APPLY_CHUNK,
-                    args=(job_id, chunk_no),
-                    queue=queue or self._queue,
-                    producer=producer,
-                    argsrepr=f"(job={job_id}, chunk={chunk_no}, rows={count or '?'})",
-                )
+        # Buffered into pipelines of a few messages (a task and its task-sent event each),
+        # flushed every PUBLISH_BATCH_OPS commands: far fewer round trips. A failed flush
+        # is not retried by kombu and drops what it held: then every chunk is sent again,
+        # one by one with Celery's retries (a chunk sent twice is harmless).
+        try:
+            with self._app.producer_or_acquire() as producer, producer.batch(PUBLISH_BATCH_OPS):
+                self._send(producer, job_id, chunk_nos, rows, queue)
+        except BatchPublishError:
+            log.warning("job %s: batched queuing failed; queuing chunk by chunk", job_id)
+            with self._app.producer_or_acquire() as producer:
+                self._send(producer, job_id, chunk_nos, rows, queue)
+
+    def _send(
+        self,
+        producer: Any,
+        job_id: str,
+        chunk_nos: Sequence[int],
+        rows: Sequence[int | None],
+        queue: str | None,
+    ) -> None:
+        for chunk_no, count in zip(chunk_nos, rows, strict=True):
+            self._app.send_task(
+                APPLY_CHUNK,
+                args=(job_id, chunk_no),
+                queue=queue or self._queue,
+                producer=producer,
+                argsrepr=f"(job={job_id}, chunk={chunk_no}, rows={count or '?'})",
+            )
