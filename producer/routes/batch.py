@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 import anyio
@@ -93,7 +93,7 @@ def batch_router(spec: EntitySpec) -> APIRouter:
             except BaseException:
                 await anyio.to_thread.run_sync(guard.release_job, caller, job_id)
                 raise
-        return await _answer(services, meta, wait_s)
+        return await _answer(services, meta, wait_s, request.is_disconnected)
 
     return router
 
@@ -185,9 +185,14 @@ async def _hashing(
         yield data
 
 
-async def _answer(services: Services, meta: JobMeta, wait_s: float) -> Response:
+async def _answer(
+    services: Services,
+    meta: JobMeta,
+    wait_s: float,
+    gone: Callable[[], Awaitable[bool]] | None = None,
+) -> Response:
     """207 with every result if the job finishes within `wait_s`, else 202."""
-    meta = await until_terminal(services.store, meta, wait_s)
+    meta = await until_terminal(services.store, meta, wait_s, gone)
     headers = {"Location": f"/jobs/{meta.job_id}", **preference_applied(wait_s)}
     if wait_s and meta.state.terminal:
         response = results_response(services.store, meta)

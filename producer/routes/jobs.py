@@ -8,7 +8,7 @@ from typing import Annotated
 
 import anyio.to_thread
 import orjson
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 
 from claimpay.envelope import envelope
@@ -53,6 +53,7 @@ def visible_job(services: Services, caller: Caller, job_id: str, database: str |
     responses=problem_responses(404),
 )
 async def job_status(
+    request: Request,
     job_id: str,
     services: ServicesDep,
     caller: CallerDep,
@@ -69,7 +70,7 @@ async def job_status(
         visible_job, services, caller, job_id, vbasoftware_database
     )
     wait_s = preferred_wait_s(prefer, services.settings.max_wait_s)
-    meta = await until_terminal(services.store, meta, wait_s)
+    meta = await until_terminal(services.store, meta, wait_s, request.is_disconnected)
     response = _json(envelope(meta.public(), job_id), 200)
     response.headers.update(preference_applied(wait_s))
     return response
