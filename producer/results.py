@@ -52,29 +52,30 @@ def parse_status_filter(text: str | None) -> StatusFilter | None:
 
 
 OFFERED = (JSON, CSV, NDJSON)
-"""The results formats, the envelope first: it wins ties and answers when none fits."""
+"""The results formats; the envelope answers when the header accepts none of them."""
 
 
 def media_type(accept: str | None) -> str:
-    """The results format the client prefers by its `Accept` header (RFC 9110: the
-    highest `q`, a specific type before a wildcard; `q=0` refuses): CSV, NDJSON or the
-    JSON envelope, which is also the answer when the header accepts none of them."""
+    """The results format the client prefers by its `Accept` header (RFC 9110): the
+    highest `q`, then a specific type before a wildcard, then the one listed first; `q=0`
+    refuses. CSV, NDJSON or the JSON envelope, which also answers when none fits."""
     weights = {offer: _weight(accept or "", offer) for offer in OFFERED}
     acceptable = [offer for offer in OFFERED if weights[offer][0] > 0]
     return max(acceptable, key=lambda offer: weights[offer]) if acceptable else JSON
 
 
-def _weight(accept: str, offer: str) -> tuple[float, int]:
-    """`(q, specificity)` of the most specific range in `accept` that covers `offer`."""
+def _weight(accept: str, offer: str) -> tuple[float, int, int]:
+    """`(q, specificity, -position)` of the most specific range in `accept` covering
+    `offer`."""
     kind = offer.split("/")[0]
-    found: tuple[int, float] | None = None
-    for part in accept.lower().split(","):
+    found: tuple[int, float, int] | None = None
+    for position, part in enumerate(accept.lower().split(",")):
         media, *params = (item.strip() for item in part.split(";"))
         specificity = {offer: 2, f"{kind}/*": 1, "*/*": 0}.get(media)
         if specificity is None or (found is not None and found[0] >= specificity):
             continue
-        found = (specificity, _quality(params))
-    return (0.0, 0) if found is None else (found[1], found[0])
+        found = (specificity, _quality(params), position)
+    return (0.0, 0, 0) if found is None else (found[1], found[0], -found[2])
 
 
 def _quality(params: list[str]) -> float:

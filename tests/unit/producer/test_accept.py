@@ -20,7 +20,9 @@ from producer.results import CSV, JSON, NDJSON, media_type
         ("application/json;q=0.1, text/csv", CSV),
         ("application/x-ndjson;q=0.9, text/csv;q=0.8", NDJSON),
         ("*/*;q=0.1, text/csv", CSV),
-        ("application/*;q=0.9, text/csv;q=0.5", JSON),  # a tie goes to the envelope
+        ("application/*;q=0.9, text/csv;q=0.5", JSON),  # one range covers both: the envelope
+        ("text/csv, application/json", CSV),  # a tie: the one listed first
+        ("application/x-ndjson, text/csv", NDJSON),
         ("TEXT/CSV; Q=1", CSV),
         ("text/csv;q=0, */*", JSON),  # q=0: not acceptable
         ("application/json;q=0, text/*;q=0.2", CSV),
