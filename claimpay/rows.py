@@ -74,18 +74,28 @@ def row_dict_type(model: type[BaseModel]) -> type[dict[str, Any]]:
     decorators = model.__pydantic_decorators__
     if decorators.model_validators or decorators.field_validators or decorators.validators:
         raise TypeError(f"{model.__name__} has validators a TypedDict would not run")
-    if model.model_config.get("extra") != "forbid" or model.model_config.get("populate_by_name"):
+    config = model.model_config
+    if (
+        config.get("extra") != "forbid"
+        or config.get("populate_by_name")
+        or (set(config) - _ROW_CONFIG)
+    ):
         raise TypeError(f"{model.__name__} is configured unlike a row model")
     fields: dict[str, Any] = {}
     for name, field in model.model_fields.items():
         if not field.is_required() and field.default is not None:
             raise TypeError(f"{model.__name__}.{name} has a default a TypedDict would not set")
+        if field.validation_alias is not None and field.validation_alias != field.alias:
+            raise TypeError(f"{model.__name__}.{name} has a validation alias")
         typed = _ANNOTATED[(field.annotation, *field.metadata, Field(alias=field.alias))]
         fields[name] = typed if field.is_required() else _NOT_REQUIRED[typed]
     row_dict = _TYPED_DICT(f"{model.__name__}Dict", fields)
     row_dict.__pydantic_config__ = ConfigDict(extra="forbid")
     return cast(type[dict[str, Any]], row_dict)
 
+
+_ROW_CONFIG = {"extra", "populate_by_name", "frozen"}
+"""The model configuration a row model may have: what a TypedDict repeats or ignores."""
 
 # Types built at run time, which a type checker cannot follow.
 _ANNOTATED: Any = Annotated

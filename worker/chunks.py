@@ -6,6 +6,8 @@ import logging
 import time
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from claimpay.clock import utc_now
 from claimpay.entities import EntitySpec, get_entity
 from claimpay.envelope import NOT_PROCESSED, NOT_PROCESSED_BODY, Outcome, outcome
@@ -70,7 +72,16 @@ def give_up_chunk(ctx: WorkerContext, job_id: str, chunk_no: int, attempts: int)
 def _apply(ctx: WorkerContext, meta: JobMeta, chunk_no: int) -> bool:
     spec = get_entity(meta.entity)
     started = time.perf_counter()
-    valid, invalid = _load(ctx, meta, chunk_no, spec)
+    try:
+        valid, invalid = _load(ctx, meta, chunk_no, spec)
+    except RedisError:
+        raise  # the job store is down: the task fails and the chunk runs again later
+    except Exception as exc:  # a fault of the validation itself: never loop on it
+        log.exception("job %s chunk %s: failed with %s", meta.job_id, chunk_no, type(exc).__name__)
+        body = f"Internal error while checking the row ({type(exc).__name__})"
+        return _record(
+            ctx, meta, chunk_no, _unchecked(ctx, meta, chunk_no, spec, INTERNAL, body), 0
+        )
     try:
         engine = ctx.engines.get(meta.database)
         table = ENTITY_TABLES[spec.table]
@@ -106,16 +117,29 @@ def _load(
     return split_valid_stored(spec, ctx.store.load_elements(meta.job_id, chunk_no))
 
 
+def _unchecked(
+    ctx: WorkerContext, meta: JobMeta, chunk_no: int, spec: EntitySpec, status: int, body: str
+) -> list[Outcome]:
+    """`status` with `body` for every row of the chunk, without validating them."""
+    rows = ctx.store.load_rows(meta.job_id, chunk_no, retry_round=meta.round > 0)
+    return [outcome(index, status, usable_key(spec, raw), body) for index, raw in rows]
+
+
 def _skip_cancelled(ctx: WorkerContext, meta: JobMeta, chunk_no: int) -> bool:
     spec = get_entity(meta.entity)
-    rows = ctx.store.load_rows(meta.job_id, chunk_no, retry_round=meta.round > 0)
-    outcomes = [outcome(i, NOT_PROCESSED, usable_key(spec, r), NOT_PROCESSED_BODY) for i, r in rows]
+    outcomes = _unchecked(ctx, meta, chunk_no, spec, NOT_PROCESSED, NOT_PROCESSED_BODY)
     return _record(ctx, meta, chunk_no, outcomes, 0.0)
 
 
 def _give_up(ctx: WorkerContext, meta: JobMeta, chunk_no: int, status: int, body: str) -> bool:
     spec = get_entity(meta.entity)
-    outcomes = failed_valid(spec, *_load(ctx, meta, chunk_no, spec), status, body)
+    try:
+        outcomes = failed_valid(spec, *_load(ctx, meta, chunk_no, spec), status, body)
+    except RedisError:
+        raise
+    except Exception:  # even when the rows cannot be checked, the job must end
+        log.exception("job %s chunk %s: rows not checked while giving up", meta.job_id, chunk_no)
+        outcomes = _unchecked(ctx, meta, chunk_no, spec, status, body)
     return _record(ctx, meta, chunk_no, outcomes, 0.0)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 import pytest
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from claimpay.entities import CLAIM_PROMPT_PAY, PLACE_CODES, EntitySpec
 from claimpay.rows import (
@@ -288,6 +288,14 @@ def test_a_model_with_checks_a_dict_cannot_repeat_gets_no_dict_type() -> None:
         model_config = ConfigDict(extra="forbid")
         size: int = 3
 
-    for model in (Checked, Defaulted):
+    class Stripping(BaseModel):
+        model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+        name: str
+
+    class Aliased(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        name: str = Field(alias="Name", validation_alias="NAME")
+
+    for model in (Checked, Defaulted, Stripping, Aliased):
         with pytest.raises(TypeError):
             row_dict_type(model)

@@ -123,3 +123,22 @@ def test_the_settings_repr_hides_secrets() -> None:
     text = repr(settings) + str(settings.model_dump())
     for secret in (JWT_SECRET, "flower-pw", "PRIVATE-PEM"):
         assert secret not in text
+
+
+def test_a_chunk_whose_rows_cannot_be_checked_ends_with_500s_at_once(
+    api: Api, auth_headers: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import worker.chunks
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError(f"cannot check tax_ID={CANARIES[0]}")
+
+    monkeypatch.setattr(worker.chunks, "split_valid_stored", broken)
+    headers = auth_headers()
+    job_id = api.client.put(BATCH, json=canary_rows(), headers=headers).json()["data"]["jobId"]
+    api.run_queued()
+    status = api.client.get(f"/jobs/{job_id}", headers=headers).json()["data"]
+    assert status["state"] == "completed"
+    results = api.client.get(f"/jobs/{job_id}/results", headers=headers)
+    assert {item["status"] for item in results.json()["data"]} == {500}
+    assert CANARIES[0] not in results.text
