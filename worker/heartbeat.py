@@ -53,6 +53,11 @@ class LeaseKeeper:
     first use in each process (a forked child starts its own)."""
 
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        """A fresh state: at start, and in a forked child, which must not inherit the
+        parent's leases, nor its lock in whatever state the keeper thread left it."""
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._leases: dict[str, _Lease] = {}
@@ -99,6 +104,7 @@ class LeaseKeeper:
 
 
 _keeper = LeaseKeeper()
+os.register_at_fork(after_in_child=_keeper._reset)
 
 
 def leased(

@@ -54,3 +54,23 @@ def test_a_lost_lease_is_no_longer_renewed_while_others_are() -> None:
         wait_for(lambda: sum(r[2] == "b" for r in store.renewals) >= 4)
         assert sum(r[2] == "a" for r in store.renewals) == 1
         assert keeper.held() == 1
+
+
+def test_a_forked_child_starts_with_no_leases_and_a_free_lock() -> None:
+    import os
+
+    from worker import heartbeat
+
+    store = Store()
+    with heartbeat.leased(store, "j", 0, "parent", ttl_s=30):  # type: ignore[arg-type]
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report what it inherited, then leave at once
+            held = heartbeat._keeper.held()
+            free = heartbeat._keeper._lock.acquire(timeout=1)
+            os.write(write, f"{held} {free}".encode())
+            os._exit(0)
+        os.close(write)
+        answer = os.read(read, 100).decode()
+        os.waitpid(pid, 0)
+    assert answer == "0 True"
