@@ -153,7 +153,7 @@ def _record(
         by_index.update((item[0], item) for item in outcomes)
         merged = [by_index[index] for index in sorted(by_index)]
     finished = ctx.store.record_chunk(meta.job_id, chunk_no, outcomes, merged, meta.round)
-    metrics.current().chunk_recorded(meta.database, outcomes, seconds)
+    metrics.current().chunk_recorded(meta.database, outcomes, seconds, meta.dry_run)
     log.info(
         "job %s chunk %s: %d rows in %.3fs%s",
         meta.job_id,

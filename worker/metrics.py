@@ -51,8 +51,11 @@ class NullMetrics:
 
     def retry_scheduled(self) -> None: ...
 
-    def chunk_recorded(self, database: str, outcomes: Sequence[Outcome], seconds: float) -> None:
-        """A chunk's results were stored; `seconds` > 0 when its rows were applied."""
+    def chunk_recorded(
+        self, database: str, outcomes: Sequence[Outcome], seconds: float, dry_run: bool = False
+    ) -> None:
+        """A chunk's results were stored; `seconds` > 0 when its rows were applied; a dry
+        run's rows count as `dry_run` whatever they would have done."""
 
 
 class WorkerMetrics(NullMetrics):
@@ -116,11 +119,13 @@ class WorkerMetrics(NullMetrics):
     def retry_scheduled(self) -> None:
         self.retries.inc()
 
-    def chunk_recorded(self, database: str, outcomes: Sequence[Outcome], seconds: float) -> None:
+    def chunk_recorded(
+        self, database: str, outcomes: Sequence[Outcome], seconds: float, dry_run: bool = False
+    ) -> None:
         self.chunks.labels(database).inc()
         counts: dict[str, int] = {}
         for item in outcomes:
-            label = ROW_OUTCOMES.get(item[1], "other")
+            label = "dry_run" if dry_run else ROW_OUTCOMES.get(item[1], "other")
             counts[label] = counts.get(label, 0) + 1
         for label, count in counts.items():
             self.rows.labels(database, label).inc(count)

@@ -65,7 +65,7 @@ def _statement(table: Table, key_column: str, sent: frozenset[str]) -> str:
     names = [column.name for column in table.columns]
     # Unsized types: the record accepts anything and the assignment to the real column
     # rejects an over-long value (a cast to varchar(n) would truncate it silently).
-    types = {c.name: re.sub(r"[(][^)]*[)]", "", c.type.compile(dialect)) for c in table.columns}
+    types = {c.name: _unsized(c.type.compile(dialect)) for c in table.columns}
     record = ", ".join(f"{q(n)} {types[n]}" for n in names)
     target, key = q(table.name), q(key_column)
     cols = ", ".join(q(n) for n in names)
@@ -83,3 +83,10 @@ SELECT {picks} FROM json_to_recordset(%(rows)s::json) AS s({record})
 ON CONFLICT ({key}) DO UPDATE SET {sets}
 RETURNING t.{key}, (t.xmax = 0)
 """  # noqa: S608 - identifiers come from the table definition, values are bound
+
+
+def _unsized(sql_type: str) -> str:
+    """The type without its size: `VARCHAR(20)` reads as `VARCHAR`; but `CHAR` alone means
+    `CHAR(1)`, so a sized CHAR reads as `TEXT`."""
+    base = re.sub(r"[(][^)]*[)]", "", sql_type).strip()
+    return "TEXT" if base.upper() in ("CHAR", "CHARACTER", "NCHAR") else base

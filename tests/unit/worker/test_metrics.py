@@ -30,6 +30,9 @@ def test_a_recorded_chunk_counts_its_rows_by_database_and_outcome() -> None:
         assert value(registry, "claimpay_worker_rows_total", database="acme", outcome=label) == 1
     assert value(registry, "claimpay_worker_chunks_total", database="acme") == 2
     assert value(registry, "claimpay_worker_chunk_duration_seconds_count", database="acme") == 1
+    recorder.chunk_recorded("acme", outcomes, 0.1, dry_run=True)
+    assert value(registry, "claimpay_worker_rows_total", database="acme", outcome="dry_run") == 5
+    assert value(registry, "claimpay_worker_rows_total", database="acme", outcome="created") == 2
 
 
 def test_task_runs_and_retries_are_counted() -> None:
