@@ -182,17 +182,10 @@ def _stored_or_raise(engine: Engine, job_id: str, chunk_no: int) -> list[Outcome
     return stored
 
 
-def failed_chunk(
-    spec: EntitySpec, raw_rows: Sequence[tuple[int, Any]], status: int, body: str
-) -> list[Outcome]:
-    """Outcomes for a chunk that could not be applied: invalid rows keep their 400, every
-    valid row gets `status` with `body`."""
-    return failed_valid(spec, *split_valid(spec, raw_rows), status, body)
-
-
 def failed_valid(
     spec: EntitySpec, valid: Valid, invalid: list[Outcome], status: int, body: str
 ) -> list[Outcome]:
-    """`failed_chunk` of rows already split by `split_valid`."""
+    """Outcomes for a chunk that could not be applied: invalid rows keep their 400, every
+    valid row gets `status` with `body`."""
     failed = [outcome(index, status, values[spec.key_column], body) for index, values in valid]
     return sorted(invalid + failed, key=lambda item: item[0])

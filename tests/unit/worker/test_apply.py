@@ -15,7 +15,7 @@ from claimpay.entities import CLAIM_PROMPT_PAY
 from claimpay.envelope import Outcome
 from tests.factories import make_row
 from worker import apply, ledger
-from worker.apply import apply_chunk, failed_chunk
+from worker.apply import apply_chunk, failed_valid, split_valid
 from worker.engines import make_engine
 from worker.errors import TransientError
 from worker.migrate import upgrade
@@ -158,9 +158,10 @@ def test_unopenable_database_raises_transient_error(tmp_path: Path, table: Table
         broken.dispose()
 
 
-def test_failed_chunk_gives_valid_rows_the_status_and_keeps_the_400s() -> None:
+def test_a_failed_chunk_gives_valid_rows_the_status_and_keeps_the_400s() -> None:
     rows = [(5, make_row(1)), (6, {"claimPromptPay_Key": 2, "plan_ID": 3}), (7, make_row(3))]
-    outcomes = failed_chunk(CLAIM_PROMPT_PAY, rows, 503, "Database unavailable")
+    valid, invalid = split_valid(CLAIM_PROMPT_PAY, rows)
+    outcomes = failed_valid(CLAIM_PROMPT_PAY, valid, invalid, 503, "Database unavailable")
     assert outcomes == [
         (5, 503, "Database unavailable", 1),
         (6, 400, "plan_ID: Input should be a valid string", 2),
