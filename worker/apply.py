@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, Table
@@ -101,16 +100,35 @@ def apply_valid(
 ) -> list[Outcome]:
     """`apply_chunk` of rows already split by `split_valid`: `invalid` are their 400s."""
     now = utc_now()
+
+    def apply_once(isolate: bool) -> list[Outcome]:
+        """One transaction: the ledger's answer if the chunk was applied, else apply it
+        and record it. Without `isolate`, a row the database rejects raises
+        `_RowRejected` (nothing is kept)."""
+        with engine.begin() as conn:
+            stored = ledger.lookup(conn, job_id, chunk_no)
+            if stored is not None:
+                return stored
+            try:
+                applied = upsert_rows(
+                    conn, table, spec.key_column, valid, user=user, now=now, isolate=isolate
+                )
+            except DBAPIError as exc:
+                if not isolate and is_row_rejection(exc):
+                    raise _RowRejected from exc
+                raise
+            outcomes = sorted(invalid + applied, key=lambda item: item[0])
+            ledger.record(conn, job_id, chunk_no, outcomes, now)
+        return outcomes
+
     try:
         if dry_run:
             return _rehearse(engine, spec, table, valid, invalid, user)
         try:
-            return _apply_once(engine, spec, table, job_id, chunk_no, valid, invalid, user, now)
+            return apply_once(isolate=False)
         except _RowRejected:
             pass  # it took the transaction with it: again, isolating the rejected rows
-        return _apply_once(
-            engine, spec, table, job_id, chunk_no, valid, invalid, user, now, isolate=True
-        )
+        return apply_once(isolate=True)
     except IntegrityError:
         # Another run of this chunk committed first: its outcomes are the true ones.
         return _stored_or_raise(engine, job_id, chunk_no)
@@ -122,38 +140,6 @@ def apply_valid(
 
 class _RowRejected(Exception):
     """The database refused a row while rows were applied without savepoints."""
-
-
-def _apply_once(
-    engine: Engine,
-    spec: EntitySpec,
-    table: Table,
-    job_id: str,
-    chunk_no: int,
-    valid: Valid,
-    invalid: list[Outcome],
-    user: str,
-    now: datetime,
-    *,
-    isolate: bool = False,
-) -> list[Outcome]:
-    """One transaction: the ledger's answer if the chunk was applied, else apply it and
-    record it. Without `isolate`, a row the database rejects raises (nothing is kept)."""
-    with engine.begin() as conn:
-        stored = ledger.lookup(conn, job_id, chunk_no)
-        if stored is not None:
-            return stored
-        try:
-            applied = upsert_rows(
-                conn, table, spec.key_column, valid, user=user, now=now, isolate=isolate
-            )
-        except DBAPIError as exc:
-            if not isolate and is_row_rejection(exc):
-                raise _RowRejected from exc
-            raise
-        outcomes = sorted(invalid + applied, key=lambda item: item[0])
-        ledger.record(conn, job_id, chunk_no, outcomes, now)
-    return outcomes
 
 
 def _rehearse(

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from claimpay.envelope import CREATED, UPDATED, Outcome, outcome
 from worker.errors import is_row_rejection
 from worker.upsert.fields import Defaults
-from worker.upsert.strategies import Strategy, strategy_for
+from worker.upsert.strategies import strategy_for
 
 REJECTED = 422
 
@@ -47,12 +47,30 @@ def upsert_rows(
     """
     strategy = strategy_for(conn.dialect.name)
     defaults = Defaults(now, _fit(table, "entry_user", user), _fit(table, "update_user", user))
+
+    def apply(wave: list[IndexedRow]) -> list[Outcome]:
+        created = strategy(conn, table, key_column, [values for _, values in wave], defaults)
+        return [
+            outcome(index, CREATED if was_created else UPDATED, values[key_column])
+            for (index, values), was_created in zip(wave, created, strict=True)
+        ]
+
+    def apply_isolating(wave: list[IndexedRow]) -> list[Outcome]:
+        try:
+            with conn.begin_nested():
+                return apply(wave)
+        except DBAPIError as exc:
+            if not is_row_rejection(exc):
+                raise
+            if len(wave) == 1:
+                index, values = wave[0]
+                return [outcome(index, REJECTED, values[key_column], _rejection(exc))]
+            middle = len(wave) // 2
+            return apply_isolating(wave[:middle]) + apply_isolating(wave[middle:])
+
     outcomes: list[Outcome] = []
     for wave in waves(rows, key_column):
-        if isolate:
-            outcomes.extend(_apply_isolating(conn, strategy, table, key_column, wave, defaults))
-        else:
-            outcomes.extend(_apply(conn, strategy, table, key_column, wave, defaults))
+        outcomes.extend(apply_isolating(wave) if isolate else apply(wave))
     outcomes.sort(key=lambda item: item[0])
     return outcomes
 
@@ -71,44 +89,6 @@ def waves(rows: Sequence[IndexedRow], key_column: str) -> list[list[IndexedRow]]
             result.append([])
         result[occurrence].append(row)
     return result
-
-
-def _apply(
-    conn: Connection,
-    strategy: Strategy,
-    table: Table,
-    key_column: str,
-    wave: list[IndexedRow],
-    defaults: Defaults,
-) -> list[Outcome]:
-    created = strategy(conn, table, key_column, [values for _, values in wave], defaults)
-    return [
-        outcome(index, CREATED if was_created else UPDATED, values[key_column])
-        for (index, values), was_created in zip(wave, created, strict=True)
-    ]
-
-
-def _apply_isolating(
-    conn: Connection,
-    strategy: Strategy,
-    table: Table,
-    key_column: str,
-    wave: list[IndexedRow],
-    defaults: Defaults,
-) -> list[Outcome]:
-    try:
-        with conn.begin_nested():
-            return _apply(conn, strategy, table, key_column, wave, defaults)
-    except DBAPIError as exc:
-        if not is_row_rejection(exc):
-            raise
-        if len(wave) == 1:
-            index, values = wave[0]
-            return [outcome(index, REJECTED, values[key_column], _rejection(exc))]
-        middle = len(wave) // 2
-        return _apply_isolating(
-            conn, strategy, table, key_column, wave[:middle], defaults
-        ) + _apply_isolating(conn, strategy, table, key_column, wave[middle:], defaults)
 
 
 def _fit(table: Table, column: str, text: str) -> str:
