@@ -8,12 +8,9 @@ loopback (`claimpay.flowerconf`), so API and worker hosts need no Flower passwor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Iterable
 
-from claimpay.tokens import HMAC_ALGORITHMS
-
-if TYPE_CHECKING:
-    from claimpay.settings import Settings
+from claimpay.jwtalgorithms import HMAC_ALGORITHMS
 
 MIN_SECRET_BYTES = 32
 """An HMAC key shorter than this is weak (RFC 7518 asks HS256 for at least 256 bits)."""
@@ -38,17 +35,21 @@ def weak_secret(secret: str) -> str | None:
     return None
 
 
-def production_problems(settings: Settings) -> list[str]:
-    """Everything that makes `settings` unsafe outside development, in plain words."""
+def production_problems(
+    api_keys: Collection[str], jwt_algorithms: Iterable[str], jwt_secret: str
+) -> list[str]:
+    """Everything that makes these settings unsafe outside development, in plain words.
+
+    `jwt_algorithms`: every algorithm the settings accept or sign with; `jwt_secret`: the
+    HMAC secret, empty when unset. Values, not `Settings`, so this module needs no import
+    of the settings that call it.
+    """
     problems: list[str] = []
-    if not settings.api_keys:
+    if not api_keys:
         problems.append("CLAIMPAY_API_KEYS is empty")
-    uses_hmac = any(a in HMAC_ALGORITHMS for a in settings.accepted_jwt_algorithms()) or (
-        settings.jwt_algorithm in HMAC_ALGORITHMS
-    )
-    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
-    if uses_hmac and not secret:
+    uses_hmac = any(a in HMAC_ALGORITHMS for a in jwt_algorithms)
+    if uses_hmac and not jwt_secret:
         problems.append("CLAIMPAY_JWT_SECRET is not set")
-    elif uses_hmac and (why := weak_secret(secret)):
+    elif uses_hmac and (why := weak_secret(jwt_secret)):
         problems.append(f"CLAIMPAY_JWT_SECRET {why}")
     return problems

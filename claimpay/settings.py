@@ -148,7 +148,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_is_locked_down(self) -> Settings:
-        if self.env == "prod" and (problems := production_problems(self)):
+        if self.env != "prod":
+            return self
+        problems = production_problems(
+            self.api_keys,
+            [*self.accepted_jwt_algorithms(), self.jwt_algorithm],
+            self.jwt_secret.get_secret_value() if self.jwt_secret else "",
+        )
+        if problems:
             raise ValueError("env=prod refuses to start: " + "; ".join(problems))
         return self
 

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 import jwt
 from jwt.algorithms import get_default_algorithms
 
+from claimpay.jwtalgorithms import HMAC_ALGORITHMS, PUBLIC_KEY_ALGORITHMS
+
 if TYPE_CHECKING:
     from claimpay.settings import Settings
 
-HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
-PUBLIC_KEY_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"})
 DATABASES_CLAIM = "databases"
 """Optional claim: the databases the token's user may use (tokens of configured users)."""
 
