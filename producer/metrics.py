@@ -4,7 +4,7 @@ Per process: requests by method, route template and status, and their latency. U
 `claimpay api` (several uvicorn workers) every process writes them to the multi-process
 directory (`claimpay.multiproc`) and a scrape merges them. At scrape time, from Redis:
 the deployment's job and row counters (`claimpay.stats`, the same on every replica), queue
-depths and the age of the oldest waiting chunk (`claimpay.backlog`).
+depths and the age of the oldest waiting chunk (`producer.backlog`).
 
 Labels are bounded: route templates (never raw paths), methods, statuses, queue names,
 outcomes. Never a job ID, a row value or a key.
@@ -38,9 +38,9 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from claimpay import multiproc
-from claimpay.backlog import read_backlog
 from claimpay.keys import StoreKeys
 from claimpay.stats import HistogramSnapshot, read_stats
+from producer.backlog import read_backlog
 
 log = logging.getLogger("claimpay.metrics")
 

@@ -13,7 +13,6 @@ from fastapi.responses import Response
 
 from claimpay.envelope import envelope
 from claimpay.jobs import JobMeta, JobState
-from claimpay.retries import RetryBusy, prepare_retry
 from producer.auth import Caller
 from producer.deps import CallerDep, DatabaseHeader, Services, ServicesDep
 from producer.preferences import preference_applied, preferred_wait_s, until_terminal
@@ -25,6 +24,7 @@ from producer.responses import (
     problem_responses,
 )
 from producer.results import media_type, parse_status_filter, results_response
+from producer.retries import RetryBusy, prepare_retry
 
 log = logging.getLogger("claimpay.producer")
 router = APIRouter(prefix="/jobs", tags=["jobs"])

@@ -11,10 +11,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from claimpay.envelope import envelope
-from claimpay.joblist import list_jobs
 from claimpay.jobs import JobState
 from producer.auth import authorize_database
 from producer.deps import CallerDep, DatabaseHeader, ServicesDep
+from producer.joblist import list_jobs
 from producer.problems import request_activity_id
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])

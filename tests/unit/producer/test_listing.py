@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from claimpay.envelope import CREATED, outcome
-from claimpay.joblist import list_jobs
 from claimpay.jobstore import JobStore
+from producer.joblist import list_jobs
 from tests.factories import NARROW_KEY
 from tests.unit.producer.conftest import Api
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from claimpay.backlog import read_backlog
 from claimpay.jobstore import JobStore
+from producer.backlog import read_backlog
 from tests.factories import make_row
 
 QUEUES = ["q", "q.fast"]
