@@ -19,6 +19,7 @@ COPY constraints.txt ./
 # README.md* : copied when present (pyproject names it), not required to build.
 COPY pyproject.toml README.md* ./
 COPY claimpay ./claimpay
+COPY cli ./cli
 COPY producer ./producer
 COPY worker ./worker
 

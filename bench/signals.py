@@ -7,7 +7,7 @@ import contextlib
 import signal
 from collections.abc import Iterator
 
-from claimpay.devstack import signals_raise_keyboard_interrupt as terminate_as_interrupt
+from cli.devstack import signals_raise_keyboard_interrupt as terminate_as_interrupt
 
 __all__ = ["terminate_as_interrupt", "uninterruptible"]
 

@@ -177,7 +177,7 @@ def free_port() -> int:
 
 
 def _claimpay(*args: str) -> list[str]:
-    return [sys.executable, "-m", "claimpay", *args]
+    return [sys.executable, "-m", "cli", *args]
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

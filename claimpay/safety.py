@@ -3,7 +3,7 @@
 Kept apart from `claimpay.settings` so the class stays a list of knobs; the validator there
 calls `production_problems` and refuses to build settings while it finds any. Flower
 without authentication is refused where it matters, when `claimpay flower` binds beyond
-loopback (`claimpay.flowerconf`), so API and worker hosts need no Flower password.
+loopback (`cli.flowerconf`), so API and worker hosts need no Flower password.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from claimpay.devstack import free_port
+from cli.devstack import free_port
 from tests.conftest import port_open
 from tests.factories import make_row
 
@@ -58,7 +58,7 @@ def dev_stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, i
     log = tmp_path / "dev.log"
     with log.open("wb") as handle:
         process = subprocess.Popen(
-            [sys.executable, "-m", "claimpay", "dev", "--api-port", str(api_port),
+            [sys.executable, "-m", "cli", "dev", "--api-port", str(api_port),
              "--flower-port", str(flower_port)],
             cwd=tmp_path,
             env=env,

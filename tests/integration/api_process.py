@@ -50,10 +50,10 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_api(env: Mapping[str, str], log_path: Path) -> Iterator[ApiProcess]:
-    """Start `python -m claimpay api --port <free port>` with `env`, wait until it answers
+    """Start `python -m cli api --port <free port>` with `env`, wait until it answers
     `/health/live`, stop it afterwards."""
     port = free_port()
-    argv = [sys.executable, "-m", "claimpay", "api", "--port", str(port)]
+    argv = [sys.executable, "-m", "cli", "api", "--port", str(port)]
     with log_path.open("wb") as handle:
         process = subprocess.Popen(
             argv,

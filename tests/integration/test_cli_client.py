@@ -21,8 +21,8 @@ import pytest
 from redis import Redis
 from sqlalchemy import Engine, text
 
-from claimpay.devstack import free_port
 from claimpay.tokens import mint_token
+from cli.devstack import free_port
 from tests.factories import API_KEY, JWT_SECRET, make_row, make_rows
 from tests.integration.conftest import WorkerProcess
 from tests.integration.namespaces import purge_namespace
@@ -53,7 +53,7 @@ class ApiServer:
 def api_process(env: dict[str, str], log_path: Path) -> Iterator[ApiServer]:
     """`claimpay api` on a free port, as an operator starts it; stopped afterwards."""
     port = free_port()
-    argv = [sys.executable, "-m", "claimpay", "api", "--port", str(port)]
+    argv = [sys.executable, "-m", "cli", "api", "--port", str(port)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(argv, env={**os.environ, **env}, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
@@ -106,7 +106,7 @@ def idle_api(
 def claimpay(
     server: ApiServer, *args: str, api_key: str = API_KEY
 ) -> subprocess.CompletedProcess[str]:
-    """Run `python -m claimpay ARGS` with the client's environment only (URL and credentials)."""
+    """Run `python -m cli ARGS` with the client's environment only (URL and credentials)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("CLAIMPAY_")}
     env |= {
         "CLAIMPAY_URL": server.url,
@@ -114,7 +114,7 @@ def claimpay(
         "CLAIMPAY_TOKEN": mint_token(JWT_SECRET, "cli-user", 600),
         "COLUMNS": "200",
     }
-    argv = [sys.executable, "-m", "claimpay", *args]
+    argv = [sys.executable, "-m", "cli", *args]
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=90, check=False)
 
 

@@ -20,8 +20,8 @@ import orjson
 import pytest
 from redis import Redis
 
-from claimpay.devstack import free_port, wait_for_port
 from claimpay.tokens import mint_token
+from cli.devstack import free_port, wait_for_port
 from tests.factories import API_KEY, JWT_SECRET, make_rows
 from worker.migrate import upgrade
 
@@ -74,7 +74,7 @@ def api_process(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     log_path = workdir / "api.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "claimpay", "api", "--port", str(port)],
+            [sys.executable, "-m", "cli", "api", "--port", str(port)],
             env=env,
             cwd=workdir,
             stdout=log,

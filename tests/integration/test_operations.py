@@ -25,7 +25,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from claimpay.devstack import find_redis_server, free_port, wait_for_port
+from cli.devstack import find_redis_server, free_port, wait_for_port
 from producer.main import create_app
 from tests.factories import make_row
 from tests.integration.conftest import (
@@ -82,7 +82,7 @@ def flower_url(
     log_path = tmp_path_factory.mktemp("flower") / "flower.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "claimpay", "flower", "--port", str(port)],
+            [sys.executable, "-m", "cli", "flower", "--port", str(port)],
             env={**os.environ, **ops_env},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -273,7 +273,7 @@ def test_listing_shows_this_deployments_jobs_newest_first(
 
 def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "claimpay", *args],
+        [sys.executable, "-m", "cli", *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,

@@ -20,9 +20,9 @@ import typer
 import yaml
 from typer.core import TyperGroup
 
-import claimpay.cli
-from claimpay.flowerconf import flower_environment
+import cli.main
 from claimpay.settings import Settings
+from cli.flowerconf import flower_environment
 from producer.routes import health
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,7 +135,7 @@ def resolve_cli(argv: list[str]) -> tuple[str, list[str]]:
     """The name of the `claimpay` subcommand argv runs, and its arguments, checked by parsing
     them with the real CLI (unknown options, missing ones and ill-typed values raise)."""
     assert argv[0] == "claimpay", f"{argv} does not run the claimpay console script"
-    command = typer.main.get_command(claimpay.cli.cli)
+    command = typer.main.get_command(cli.main.cli)
     rest = argv[1:]
     while isinstance(command, TyperGroup):
         assert rest, f"{argv} names a command group, not a command"
@@ -411,6 +411,18 @@ def test_dockerfile_entrypoint_is_the_console_script() -> None:
     assert entrypoint == ["claimpay"]
     module, _, function = console_scripts()[entrypoint[0]].partition(":")
     assert callable(getattr(importlib.import_module(module), function))
+
+
+def test_dockerfile_copies_every_package_of_the_wheel() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*").rstrip(".") for pattern in patterns}
+    copied = {
+        args.split()[0]
+        for keyword, args in dockerfile_instructions()
+        if keyword == "COPY" and not args.startswith("--")
+    }
+    assert packages <= copied, f"the image would miss {sorted(packages - copied)}"
 
 
 def test_dockerignore_keeps_local_state_and_secrets_out() -> None:

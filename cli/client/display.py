@@ -11,8 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from claimpay.client.errors import ApiProblem, ClientError
-from claimpay.client.results import ResultsSummary
+from cli.client.errors import ApiProblem, ClientError
+from cli.client.results import ResultsSummary
 
 STATUS_FIELDS = (
     ("jobId", "Job"),

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from claimpay.client.errors import ApiProblem, ApiUnreachable
-from claimpay.client.http import ApiClient, Credentials, RetryPolicy
+from cli.client.errors import ApiProblem, ApiUnreachable
+from cli.client.http import ApiClient, Credentials, RetryPolicy
 
 CREDENTIALS = Credentials(url="http://api.test/", api_key="key-1", token="tok-1")
 JOB = {"jobId": "a" * 32, "state": "running", "total": 10, "processed": 4}

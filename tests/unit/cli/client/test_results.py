@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from claimpay.client.results import (
+from cli.client.results import (
     MAX_DISTINCT_ERRORS,
     OTHER_MESSAGES,
     EnvelopeReader,

@@ -12,8 +12,8 @@ from typing import Annotated
 import typer
 from pydantic import SecretStr
 
-from claimpay.client.commands import register_client_commands
 from claimpay.settings import Settings, get_settings
+from cli.client.commands import register_client_commands
 
 cli = typer.Typer(
     name="claimpay", help="Asynchronous batch upserts with a per-row result.", no_args_is_help=True
@@ -96,7 +96,7 @@ def flower(
     port: Annotated[int, typer.Option(help="TCP port.")] = 5555,
 ) -> None:
     """Run Flower, the live view of workers and tasks (basic auth: CLAIMPAY_FLOWER_BASIC_AUTH)."""
-    from claimpay.flowerconf import FlowerRefused, flower_environment, is_loopback
+    from cli.flowerconf import FlowerRefused, flower_environment, is_loopback
     from worker.celery_app import create_celery_app
 
     settings = get_settings()
@@ -123,7 +123,7 @@ def worker_health(
 ) -> None:
     """Liveness probe of Celery workers: exit 0 when the node answers, 1 when not."""
     from claimpay.messaging import make_celery, worker_queues
-    from claimpay.workerhealth import local_node, nodes_consuming, ping_node
+    from cli.workerhealth import local_node, nodes_consuming, ping_node
 
     settings = get_settings()
     app = make_celery(settings)
@@ -166,8 +166,8 @@ def token(
 ) -> None:
     """Mint a bearer token signed with CLAIMPAY_JWT_SECRET (or CLAIMPAY_JWT_PRIVATE_KEY);
     in dev without one, with the secret `claimpay dev` keeps in var/dev-secrets.json."""
-    from claimpay import devstack
     from claimpay.tokens import TokenIssuer
+    from cli import devstack
 
     settings = get_settings()
     stored = DEV_VAR_DIR / devstack.DEV_SECRETS_FILE
@@ -208,8 +208,8 @@ def dev(
     var_dir: Annotated[Path, typer.Option(help="Where dev state lives.")] = DEV_VAR_DIR,
 ) -> None:
     """Run the whole local stack: embedded Redis, API, one worker, Flower. Ctrl-C stops all."""
-    from claimpay import devstack
     from claimpay.tokens import TokenIssuer
+    from cli import devstack
     from worker.migrate import upgrade
 
     secrets = devstack.dev_secrets(var_dir)
@@ -257,7 +257,7 @@ def dev(
 
 
 def _redis_argv(port: int, var_dir: Path) -> list[str]:
-    from claimpay.devstack import find_redis_server
+    from cli.devstack import find_redis_server
 
     var_dir.mkdir(parents=True, exist_ok=True)
     return [

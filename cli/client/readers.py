@@ -17,9 +17,9 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from claimpay.client.columns import CellError, Column, entity_columns, required_columns
-from claimpay.client.errors import InputError
 from claimpay.entities import EntitySpec
+from cli.client.columns import CellError, Column, entity_columns, required_columns
+from cli.client.errors import InputError
 
 PIECE_BYTES = 64 * 1024
 """Size of the request body pieces handed to the HTTP client."""
@@ -69,7 +69,7 @@ def ndjson_items(lines: Iterable[bytes]) -> Iterator[bytes]:
 def csv_rows(lines: Iterable[str], spec: EntitySpec) -> Iterator[dict[str, Any]]:
     """Each CSV record as a row of typed values; the header names the fields.
 
-    An empty cell omits its field (see `claimpay.client.columns`). A record with the wrong
+    An empty cell omits its field (see `cli.client.columns`). A record with the wrong
     number of fields, a cell that does not fit its column's type or broken quoting raises
     `InputError` with the record's (first) line number.
     """

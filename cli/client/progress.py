@@ -19,7 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from claimpay.client.http import ApiClient
+from cli.client.http import ApiClient
 
 POLL_INTERVAL_S = 0.5
 """How often `GET /jobs/{id}` is polled while following a job."""

@@ -132,4 +132,4 @@ def signals_raise_keyboard_interrupt() -> Iterator[None]:
 
 def python_argv(*args: str) -> list[str]:
     """Run the `claimpay` CLI with this interpreter."""
-    return [sys.executable, "-m", "claimpay", *args]
+    return [sys.executable, "-m", "cli", *args]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from claimpay.flowerconf import FlowerRefused, flower_environment, is_loopback
 from claimpay.settings import Settings
+from cli.flowerconf import FlowerRefused, flower_environment, is_loopback
 from tests.factories import make_settings
 
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 (what a container binds)

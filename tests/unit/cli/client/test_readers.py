@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from claimpay.client.errors import InputError
-from claimpay.client.readers import (
+from claimpay.entities import CLAIM_PROMPT_PAY, PLACE_CODES
+from cli.client.errors import InputError
+from cli.client.readers import (
     BatchFile,
     InputFormat,
     csv_rows,
@@ -18,7 +19,6 @@ from claimpay.client.readers import (
     json_array,
     ndjson_items,
 )
-from claimpay.entities import CLAIM_PROMPT_PAY, PLACE_CODES
 
 HEADER = (
     "claimPromptPay_Key,group_ID,plan_ID,prompt_Pay_Duration,prompt_Pay_Duration_Type,entry_Date"

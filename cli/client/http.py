@@ -17,7 +17,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from claimpay.client.errors import ApiProblem, ApiUnreachable
+from cli.client.errors import ApiProblem, ApiUnreachable
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 DEFAULT_URL = "http://127.0.0.1:8000"

@@ -19,11 +19,12 @@ import orjson
 import typer
 from rich.console import Console
 
-from claimpay.client import display, progress
-from claimpay.client.errors import ClientError, InputError, UsageError
-from claimpay.client.http import DEFAULT_URL, ApiClient, Credentials
-from claimpay.client.readers import BatchFile, InputFormat, detect_format
-from claimpay.client.results import (
+from claimpay.entities import ENTITIES
+from cli.client import display, progress
+from cli.client.errors import ClientError, InputError, UsageError
+from cli.client.http import DEFAULT_URL, ApiClient, Credentials
+from cli.client.readers import BatchFile, InputFormat, detect_format
+from cli.client.results import (
     EnvelopeReader,
     ResultItem,
     ResultsSummary,
@@ -32,7 +33,6 @@ from claimpay.client.results import (
     write_csv,
     write_envelope,
 )
-from claimpay.entities import ENTITIES
 
 PANEL = "Client (talks to a running API)"
 EXIT_ROWS_FAILED = 3

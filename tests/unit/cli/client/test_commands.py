@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from claimpay.cli import cli
+from cli.main import cli
 
 NOWHERE = "http://127.0.0.1:9"
 ENV = {

@@ -1,3 +1,0 @@
-from claimpay.cli import main
-
-main()
