@@ -26,9 +26,9 @@ from tests.faults.checks import (
     table_digest,
 )
 from tests.faults.conftest import MakeStack, Report
-from tests.faults.proxy import TcpProxy
 from tests.faults.stack import FaultStack
 from tests.integration.conftest import PG_HOST, PG_PORT
+from tests.integration.proxy import TcpProxy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 

@@ -25,7 +25,6 @@ from sqlalchemy import Engine, text
 
 from producer.main import create_app
 from tests.factories import make_row, make_rows
-from tests.faults.proxy import TcpProxy
 from tests.integration.batches import (
     Headers,
     accepted_job,
@@ -44,6 +43,7 @@ from tests.integration.conftest import (
     stop_worker,
     wait_for_job,
 )
+from tests.integration.proxy import TcpProxy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
