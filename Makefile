@@ -14,11 +14,12 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP) ## API on :8000, a worker, Flower on :5555, embedded Redis and SQLite
 	$(BIN)/claimpay dev
 
-test: lint typecheck pytest ## ruff, mypy --strict, pytest
+test: lint typecheck pytest ## ruff, lint-imports, mypy --strict, pytest
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff, and import-linter's layer contracts (pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -36,4 +37,4 @@ lock: ## refresh constraints.txt from a clean install of pyproject.toml's ranges
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache
