@@ -11,7 +11,7 @@ import httpx
 import orjson
 
 from bench.config import API_KEY, USER
-from claimpay.tokens import mint_token
+from producer.tokens import mint_token
 
 BATCH_PATH = "/claim-prompt-pays-batch"
 TOKEN_TTL_S = 3600

@@ -1,7 +1,7 @@
 """JWT signing algorithms by key family: an HMAC secret or a public key verifies them.
 
-Apart from `claimpay.tokens` so the settings' production checks (`claimpay.safety`) can
-read the families without importing the token code, which depends on the settings.
+The settings' production checks (`claimpay.safety`) need the families; the token code that
+uses them too (`producer.tokens`) is the producer's, which the contracts never import.
 """
 
 from __future__ import annotations

@@ -166,8 +166,8 @@ def token(
 ) -> None:
     """Mint a bearer token signed with CLAIMPAY_JWT_SECRET (or CLAIMPAY_JWT_PRIVATE_KEY);
     in dev without one, with the secret `claimpay dev` keeps in var/dev-secrets.json."""
-    from claimpay.tokens import TokenIssuer
     from cli import devstack
+    from producer.tokens import TokenIssuer
 
     settings = get_settings()
     stored = DEV_VAR_DIR / devstack.DEV_SECRETS_FILE
@@ -208,8 +208,8 @@ def dev(
     var_dir: Annotated[Path, typer.Option(help="Where dev state lives.")] = DEV_VAR_DIR,
 ) -> None:
     """Run the whole local stack: embedded Redis, API, one worker, Flower. Ctrl-C stops all."""
-    from claimpay.tokens import TokenIssuer
     from cli import devstack
+    from producer.tokens import TokenIssuer
     from worker.migrate import upgrade
 
     secrets = devstack.dev_secrets(var_dir)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from claimpay.keyring import KeyMatch, KeyRing
 from claimpay.settings import Settings
-from claimpay.tokens import InvalidToken, TokenClaims, TokenPolicy
 from producer.problems import Problem
+from producer.tokens import InvalidToken, TokenClaims, TokenPolicy
 
 DATABASE_HEADER = "vbasoftware-database"
 

@@ -11,11 +11,11 @@ from fastapi import Depends, Request
 from claimpay.jobstore import JobStore
 from claimpay.passwords import User, UserDirectory
 from claimpay.settings import Settings
-from claimpay.tokens import TokenIssuer
 from producer.auth import Authenticator, Caller
 from producer.joblimit import ActiveJobs
 from producer.problems import Problem
 from producer.ratelimit import RateLimiter
+from producer.tokens import TokenIssuer
 
 
 @dataclass

@@ -11,7 +11,7 @@ import fakeredis
 import pytest
 
 from claimpay.jobstore import JobStore
-from claimpay.tokens import mint_token
+from producer.tokens import mint_token
 from tests.factories import API_KEY, JWT_SECRET
 from worker.engines import make_engine
 from worker.migrate import upgrade

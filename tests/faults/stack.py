@@ -26,8 +26,8 @@ from sqlalchemy import Engine
 
 from claimpay.jobstore import JobStore
 from claimpay.settings import Settings
-from claimpay.tokens import mint_token
 from producer.main import create_app
+from producer.tokens import mint_token
 from tests.factories import API_KEY, JWT_SECRET
 from tests.integration.conftest import WorkerProcess, stack_settings, start_worker
 

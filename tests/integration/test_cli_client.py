@@ -21,8 +21,8 @@ import pytest
 from redis import Redis
 from sqlalchemy import Engine, text
 
-from claimpay.tokens import mint_token
 from cli.devstack import free_port
+from producer.tokens import mint_token
 from tests.factories import API_KEY, JWT_SECRET, make_row, make_rows
 from tests.integration.conftest import WorkerProcess
 from tests.integration.namespaces import purge_namespace

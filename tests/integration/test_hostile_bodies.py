@@ -20,8 +20,8 @@ import orjson
 import pytest
 from redis import Redis
 
-from claimpay.tokens import mint_token
 from cli.devstack import free_port, wait_for_port
+from producer.tokens import mint_token
 from tests.factories import API_KEY, JWT_SECRET, make_rows
 from worker.migrate import upgrade
 

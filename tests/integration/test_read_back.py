@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, Integer, column, select, table, text
 
-from claimpay.tokens import mint_token
+from producer.tokens import mint_token
 from tests.factories import API_KEY, JWT_SECRET, make_row
 from tests.integration.batches import LIST, Headers, put_batch, statuses
 

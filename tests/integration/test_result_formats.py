@@ -20,7 +20,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from claimpay.tokens import mint_token
+from producer.tokens import mint_token
 from tests.factories import API_KEY, JWT_SECRET, make_row, make_rows
 from tests.integration.api_process import ApiProcess, running_api
 from tests.integration.batches import accepted_job, keys_of, put_batch, statuses

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from claimpay.keyring import hashed_key
-from claimpay.tokens import mint_token
+from producer.tokens import mint_token
 from tests.credentials import key_pair
 from tests.factories import API_KEY, JWT_SECRET, NARROW_KEY, make_rows
 from tests.unit.producer.conftest import Api

@@ -12,7 +12,7 @@ import jwt
 import pytest
 from sqlalchemy import create_engine, text
 
-from claimpay.tokens import mint_token
+from producer.tokens import mint_token
 from tests.factories import JWT_SECRET, NARROW_KEY, make_row, make_rows
 from tests.unit.producer.conftest import Api
 

@@ -14,7 +14,7 @@ import orjson
 import pytest
 from jwt.utils import base64url_encode
 
-from claimpay.tokens import InvalidToken, TokenIssuer, TokenPolicy
+from producer.tokens import InvalidToken, TokenIssuer, TokenPolicy
 from tests.credentials import key_pair
 from tests.factories import JWT_SECRET, make_settings
 
