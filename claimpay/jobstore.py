@@ -7,7 +7,6 @@ a lease, loads its rows, stores its results and counts it done exactly once (Lua
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -64,6 +63,15 @@ class JobStore:
         self._renew = redis.register_script(lua.RENEW_LEASE)
         self._record = redis.register_script(lua.RECORD_CHUNK)
         self._cancel = redis.register_script(lua.CANCEL_JOB)
+        self._hold = redis.register_script(lua.HOLD_FOR_RETRY)
+        self._mark_stalled = redis.register_script(lua.MARK_STALLED)
+        self._stalled = redis.register_script(lua.STALLED)
+
+    def now(self) -> float:
+        """Redis's clock (`TIME`), in Unix seconds: the one clock that every host's
+        timestamps in the job store are written with and compared against."""
+        seconds, micros = self.redis.time()
+        return seconds + micros / 1_000_000
 
     def keys(self, job_id: str) -> JobKeys:
         return self.store_keys.job(job_id)
@@ -83,6 +91,7 @@ class JobStore:
     ) -> None:
         """Create the job in state `receiving`; it is invisible to workers until sealed."""
         keys = self.keys(job_id)
+        now = self.now()
         fields: dict[FieldT, EncodableT] = {
             "state": JobState.RECEIVING.value,
             "entity": entity,
@@ -92,7 +101,7 @@ class JobStore:
             "total": 0,
             "chunks": 0,
             "submittedAt": utc_now_iso(),
-            "progressTs": time.time(),
+            "progressTs": now,
             "dryRun": int(dry_run),
         }
         if callback_url:
@@ -101,7 +110,7 @@ class JobStore:
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(keys.meta, mapping=fields)
         pipe.expire(keys.meta, self.ttl_s)
-        pipe.zadd(index, {job_id: time.time()})
+        pipe.zadd(index, {job_id: now})
         pipe.expire(index, self.ttl_s)
         pipe.execute()
 
@@ -128,7 +137,7 @@ class JobStore:
         """Mark the job stored and `queued` (or `completed` if it has no rows); `queue` is
         the Celery queue its chunks go to (recovery queues them there again)."""
         keys = self.keys(job_id)
-        now = time.time()
+        now = self.now()
         fields: dict[FieldT, EncodableT] = {
             "state": JobState.QUEUED.value,
             "total": total,
@@ -179,7 +188,6 @@ class JobStore:
                 lease_ttl_s,
                 max_deliveries,
                 utc_now_iso(),
-                time.time(),
                 self.ttl_s,
             ],
         )
@@ -190,9 +198,24 @@ class JobStore:
         key = self.keys(job_id).lease(chunk_no)
         return bool(self._renew(keys=[key], args=[owner, ttl_s]))
 
-    def hold_for_retry(self, job_id: str, chunk_no: int, ttl_s: int) -> None:
-        """Keep the chunk leased while its retry waits, so recovery leaves it alone."""
-        self.redis.set(self.keys(job_id).lease(chunk_no), RETRY_HOLDER, ex=max(1, int(ttl_s)))
+    def hold_for_retry(self, job_id: str, chunk_no: int, ttl_s: int, owner: str = "") -> bool:
+        """Keep the chunk leased while its retry waits, so recovery leaves it alone; only
+        if `owner` still holds the lease or nobody does (a worker that gave up a stuck
+        chunk must not take it back from the worker now on it). True when held."""
+        key = self.keys(job_id).lease(chunk_no)
+        return bool(self._hold(keys=[key], args=[owner or RETRY_HOLDER, max(1, int(ttl_s))]))
+
+    def mark_stalled(self, node: str, owner: str, ttl_s: int) -> None:
+        """Node `node` has a pool process (`owner`) stuck in a database call, for `ttl_s`
+        seconds of Redis time unless marked again."""
+        self._mark_stalled(keys=[self.store_keys.stalled(node)], args=[owner, ttl_s])
+
+    def clear_stalled(self, node: str, owner: str) -> None:
+        self.redis.zrem(self.store_keys.stalled(node), owner)
+
+    def stalled(self, node: str) -> list[str]:
+        """The claims of `node` stuck in a database call now (see `worker.heartbeat`)."""
+        return [_text(owner) for owner in self._stalled(keys=[self.store_keys.stalled(node)])]
 
     def load_rows(
         self, job_id: str, chunk_no: int, retry_round: bool = False
@@ -256,7 +279,6 @@ class JobStore:
                 utc_now_iso(),
                 self.ttl_s,
                 job_id,
-                time.time(),
                 int(_any_failed(statuses if merged is None else {item[1] for item in merged})),
                 retry_round,
             ],
@@ -310,7 +332,7 @@ class JobStore:
         keys = self.keys(job_id)
         pipe = self.redis.pipeline(transaction=False)
         pipe.srem(keys.started, *chunk_nos)
-        pipe.hset(keys.meta, "progressTs", time.time())
+        pipe.hset(keys.meta, "progressTs", self.now())
         pipe.execute()
 
     # -- reading ----------------------------------------------------------------------

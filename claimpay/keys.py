@@ -21,6 +21,11 @@ class StoreKeys:
         """String with a TTL: whoever sets it runs this interval's recovery sweep."""
         return f"{self.prefix}:sweep-lock"
 
+    def stalled(self, node: str) -> str:
+        """Sorted set: a worker node's claims stuck in a database call, scored by when
+        (Redis time) the mark expires (`claimpay worker-health` fails while one is live)."""
+        return f"{self.prefix}:stalled:{node}"
+
     def idempotency(self, scope: str) -> str:
         """Hash: the job an `Idempotency-Key` created (scoped by API key and database)."""
         return f"{self.prefix}:idem:{scope}"

@@ -4,12 +4,21 @@ Each script says what KEYS and ARGV it takes. Together they make chunk accountin
 idempotent: a chunk is claimed under a lease, recorded once, and the job finishes once.
 """
 
+# Times compared across hosts (`progressTs`, `sealedTs`) come from Redis's clock (`TIME`),
+# never a host's; Redis >= 5 replicates a script's effects, so reading TIME is allowed.
+NOW = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+"""
+
 # KEYS: meta, done, started, lease, deliveries.
-# ARGV: chunk_no, owner, lease_ttl_s, max_deliveries, now_iso, now_ts, ttl_s.
+# ARGV: chunk_no, owner, lease_ttl_s, max_deliveries, now_iso, ttl_s.
 # A lease held by 'retry' (a retry waiting for its countdown) may be taken over.
 # Returns: 'missing' | 'done' | 'busy' (another live worker holds it) | 'cancelled' |
 #          'poison' (claimed too often) | 'run' (lease taken).
-CLAIM_CHUNK = """
+CLAIM_CHUNK = (
+    NOW
+    + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return 'missing' end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 'done' end
@@ -18,16 +27,17 @@ if holder and holder ~= 'retry' and holder ~= ARGV[2] then return 'busy' end
 if redis.call('HGET', KEYS[1], 'cancel') == '1' then return 'cancelled' end
 redis.call('SET', KEYS[4], ARGV[2], 'EX', ARGV[3])
 redis.call('SADD', KEYS[3], ARGV[1])
-redis.call('EXPIRE', KEYS[3], ARGV[7])
+redis.call('EXPIRE', KEYS[3], ARGV[6])
 local n = redis.call('HINCRBY', KEYS[5], ARGV[1], 1)
-redis.call('EXPIRE', KEYS[5], ARGV[7])
-redis.call('HSET', KEYS[1], 'progressTs', ARGV[6])
+redis.call('EXPIRE', KEYS[5], ARGV[6])
+redis.call('HSET', KEYS[1], 'progressTs', now)
 if state == 'queued' then
   redis.call('HSET', KEYS[1], 'state', 'running', 'startedAt', ARGV[5])
 end
 if n > tonumber(ARGV[4]) then return 'poison' end
 return 'run'
 """
+)
 
 # KEYS: lease. ARGV: owner, ttl_s. Extends the lease only while `owner` holds it.
 RENEW_LEASE = """
@@ -39,7 +49,7 @@ return 0
 
 # KEYS: meta, done, results, rows, lease, started, active, stats.
 # ARGV: chunk_no, results, processed, created, updated, not_processed, failed,
-#       finished_at, ttl_s, job_id, now_ts, keep_rows (1: keep the rows for a retry),
+#       finished_at, ttl_s, job_id, keep_rows (1: keep the rows for a retry),
 #       round (the retry round the recorder applied).
 # Returns -2 when the job has moved on to another retry round (a late recorder of an
 # earlier round must not count its stale results), -1 when the job is gone (expired),
@@ -49,11 +59,13 @@ return 0
 # retry round's rows again, as the outcome of another attempt), a job's end and its
 # duration (from sealing) once; the
 # duration bounds are `stats.JOB_DURATION_BUCKETS_S` (a unit test keeps them equal).
-RECORD_CHUNK = """
+RECORD_CHUNK = (
+    NOW
+    + """
 local DURATION_BOUNDS = {'0.5', '1', '2.5', '5', '10', '30', '60', '120', '300', '600',
                          '1800', '3600', '14400'}
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-if tonumber(redis.call('HGET', KEYS[1], 'round') or '0') ~= tonumber(ARGV[13]) then
+if tonumber(redis.call('HGET', KEYS[1], 'round') or '0') ~= tonumber(ARGV[12]) then
   return -2
 end
 redis.call('DEL', KEYS[5])
@@ -61,7 +73,7 @@ redis.call('SREM', KEYS[6], ARGV[1])
 if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
 redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[9])
 redis.call('EXPIRE', KEYS[2], ARGV[9])
-if ARGV[12] == '1' then
+if ARGV[11] == '1' then
   redis.call('EXPIRE', KEYS[4], ARGV[9])
 else
   redis.call('DEL', KEYS[4])
@@ -71,7 +83,7 @@ redis.call('HINCRBY', KEYS[1], 'created', ARGV[4])
 redis.call('HINCRBY', KEYS[1], 'updated', ARGV[5])
 redis.call('HINCRBY', KEYS[1], 'notProcessed', ARGV[6])
 redis.call('HINCRBY', KEYS[1], 'failed', ARGV[7])
-redis.call('HSET', KEYS[1], 'progressTs', ARGV[11])
+redis.call('HSET', KEYS[1], 'progressTs', now)
 if redis.call('HGET', KEYS[1], 'dryRun') == '1' then
   redis.call('HINCRBY', KEYS[8], 'rows:dryRun', ARGV[3])
 else
@@ -85,11 +97,11 @@ if redis.call('SCARD', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'chunks'
   if redis.call('HGET', KEYS[1], 'cancel') == '1' then final = 'cancelled' end
   redis.call('HSET', KEYS[1], 'state', final, 'finishedAt', ARGV[8])
   redis.call('ZREM', KEYS[7], ARGV[10])
-  local first_round = tonumber(ARGV[13]) == 0
+  local first_round = tonumber(ARGV[12]) == 0
   if first_round then redis.call('HINCRBY', KEYS[8], 'jobs:' .. final, 1) end
   if final == 'completed' and first_round then
-    local sealed = tonumber(redis.call('HGET', KEYS[1], 'sealedTs') or ARGV[11])
-    local took = math.max(0, tonumber(ARGV[11]) - sealed)
+    local sealed = tonumber(redis.call('HGET', KEYS[1], 'sealedTs') or now)
+    local took = math.max(0, tonumber(now) - sealed)
     local bucket = '+Inf'
     for _, bound in ipairs(DURATION_BOUNDS) do
       if took <= tonumber(bound) then bucket = bound; break end
@@ -102,6 +114,7 @@ if redis.call('SCARD', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'chunks'
 end
 return 1
 """
+)
 
 # KEYS: meta, done, active, stats. ARGV: finished_at, job_id.
 # Returns the job's state after the request, or false when there is no such job.
@@ -118,3 +131,33 @@ if redis.call('SCARD', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'chunks'
 end
 return 'cancelling'
 """
+
+# KEYS: lease. ARGV: owner, ttl_s. While the retry of a chunk waits, the chunk stays leased
+# (to 'retry') so recovery leaves it alone: only if `owner` still holds it, or nobody does
+# (a lease that lapsed meanwhile); never over another worker's lease.
+HOLD_FOR_RETRY = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] and holder ~= 'retry' then return 0 end
+redis.call('SET', KEYS[1], 'retry', 'EX', ARGV[2])
+return 1
+"""
+
+# KEYS: stalled (a node's sorted set). ARGV: owner, ttl_s. Marks `owner` (a pool process's
+# claim) stalled until Redis time + ttl_s, and forgets expired marks.
+MARK_STALLED = (
+    NOW
+    + """
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+)
+
+# KEYS: stalled. Returns the owners whose stalled mark has not expired (Redis time).
+STALLED = (
+    NOW
+    + """
+return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
+"""
+)

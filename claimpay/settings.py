@@ -80,9 +80,28 @@ class Settings(BaseSettings):
     visibility_timeout_s: Annotated[int, Field(ge=60)] = 3600
     lease_ttl_s: Annotated[int, Field(ge=2, le=600)] = 30
     sweep_interval_s: Annotated[float, Field(gt=0, le=600)] = 10.0
-    stuck_after_s: Annotated[float, Field(gt=0)] = 60.0
+    stuck_after_s: Annotated[float, Field(gt=0)] = 15.0
     max_deliveries: Annotated[int, Field(ge=2, le=1000)] = 20
     db_statement_timeout_s: Annotated[int, Field(ge=1, le=3600)] = 300
+
+    # -- several hosts (issue 15) -------------------------------------------------------
+    db_idle_in_transaction_timeout_s: Annotated[int, Field(ge=0, le=3600)] = 15
+    """PostgreSQL ends a worker session idle inside a transaction this long, freeing its
+    row locks (a worker host that vanished mid-chunk); 0 = off."""
+    db_tcp_user_timeout_s: Annotated[int, Field(ge=0, le=600)] = 15
+    """A worker's PostgreSQL connection whose sent data stays unacknowledged this long is
+    dropped (libpq `tcp_user_timeout`); 0 = the kernel's default (minutes)."""
+    db_keepalives_idle_s: Annotated[int, Field(ge=0, le=3600)] = 5
+    """TCP keepalive probes start after this long idle on a worker's PostgreSQL
+    connection; 0 = no keepalives (the kernel's default)."""
+    db_keepalives_interval_s: Annotated[int, Field(ge=1, le=600)] = 2
+    """Seconds between unanswered keepalive probes."""
+    db_keepalives_count: Annotated[int, Field(ge=1, le=100)] = 3
+    """Unanswered keepalive probes that end the connection."""
+    db_call_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    """A chunk whose database work has not returned after this long is given up by its
+    worker: its lease is no longer renewed (another worker takes the chunk), the call is
+    cancelled, and `claimpay worker-health` fails for the node until it returns."""
 
     # -- operations (issue 6) -----------------------------------------------------------
     fast_queue_max_rows: Annotated[int, Field(ge=0, le=10_000_000)] = 1_000

@@ -8,7 +8,6 @@ has its own ledger key, so the retried rows are really applied again.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -110,10 +109,11 @@ def _requeue(
     pipe.expire(keys.history, store.ttl_s)
     for counter, amount in deltas.items():
         pipe.hincrby(keys.meta, counter, -amount)
+    now = store.now()  # Redis's clock: recovery compares it with other hosts' stamps
     fields: dict[FieldT, EncodableT] = {
         "state": JobState.QUEUED.value,
         "round": meta.round + 1,
-        "progressTs": time.time(),
+        "progressTs": now,
     }
     pipe.hset(keys.meta, mapping=fields)
     pipe.hdel(keys.meta, "finishedAt", "cancel")
@@ -123,7 +123,7 @@ def _requeue(
     for member in store.redis.smembers(keys.chunks):
         pipe.expire(keys.results(int(member)), store.ttl_s)
         pipe.expire(keys.rows(int(member)), store.ttl_s)
-    pipe.zadd(store.store_keys.active, {meta.job_id: time.time()})
+    pipe.zadd(store.store_keys.active, {meta.job_id: now})
     pipe.execute()
 
 

@@ -26,8 +26,9 @@ from worker.apply import (
     split_valid_stored,
 )
 from worker.context import WorkerContext
+from worker.engines import cancel_in_use
 from worker.errors import TransientError
-from worker.heartbeat import lease_owner, leased
+from worker.heartbeat import Lease, lease_owner, leased
 from worker.models import ENTITY_TABLES
 
 log = logging.getLogger("claimpay.worker")
@@ -35,15 +36,22 @@ log = logging.getLogger("claimpay.worker")
 PRUNE_EVERY_S = 600.0
 
 
-def run_chunk(ctx: WorkerContext, job_id: str, chunk_no: int) -> bool:
+def run_chunk(
+    ctx: WorkerContext,
+    job_id: str,
+    chunk_no: int,
+    owner: str | None = None,
+    node: str | None = None,
+) -> bool:
     """Apply chunk `chunk_no` of `job_id` and record its results, unless it is done, held
     by a live worker, or its job was cancelled (then its rows are recorded as not
-    processed). Returns True when this chunk finished the job.
+    processed). Returns True when this chunk finished the job. `owner` names the claim
+    (default: a new one), `node` the worker node (marked stalled if its call gets stuck).
 
     Raises `TransientError` when the database is unavailable (the task retries).
     """
     settings = ctx.settings
-    owner = lease_owner()
+    owner = owner or lease_owner()
     claim = ctx.store.claim(job_id, chunk_no, owner, settings.lease_ttl_s, settings.max_deliveries)
     meta = ctx.store.meta(job_id)
     bind(database=meta.database if meta else None)
@@ -54,8 +62,17 @@ def run_chunk(ctx: WorkerContext, job_id: str, chunk_no: int) -> bool:
         return _skip_cancelled(ctx, meta, chunk_no)
     if claim is Claim.POISON:
         return _give_up(ctx, meta, chunk_no, INTERNAL, "Not applied: the chunk failed repeatedly")
-    with leased(ctx.store, job_id, chunk_no, owner, settings.lease_ttl_s):
-        return _apply(ctx, meta, chunk_no)
+    with leased(
+        ctx.store,
+        job_id,
+        chunk_no,
+        owner,
+        settings.lease_ttl_s,
+        call_timeout_s=settings.db_call_timeout_s,
+        node=node,
+        on_stall=cancel_in_use,
+    ) as lease:
+        return _apply(ctx, meta, chunk_no, lease)
 
 
 def give_up_chunk(ctx: WorkerContext, job_id: str, chunk_no: int, attempts: int) -> bool:
@@ -69,7 +86,7 @@ def give_up_chunk(ctx: WorkerContext, job_id: str, chunk_no: int, attempts: int)
     return _give_up(ctx, meta, chunk_no, UNAVAILABLE, body)
 
 
-def _apply(ctx: WorkerContext, meta: JobMeta, chunk_no: int) -> bool:
+def _apply(ctx: WorkerContext, meta: JobMeta, chunk_no: int, lease: Lease) -> bool:
     spec = get_entity(meta.entity)
     started = time.perf_counter()
     try:
@@ -85,17 +102,18 @@ def _apply(ctx: WorkerContext, meta: JobMeta, chunk_no: int) -> bool:
     try:
         engine = ctx.engines.get(meta.database)
         table = ENTITY_TABLES[spec.table]
-        outcomes = apply_valid(
-            engine,
-            spec,
-            table,
-            meta.ledger_id,
-            chunk_no,
-            valid,
-            invalid,
-            meta.user,
-            dry_run=meta.dry_run,
-        )
+        with lease.database_call():
+            outcomes = apply_valid(
+                engine,
+                spec,
+                table,
+                meta.ledger_id,
+                chunk_no,
+                valid,
+                invalid,
+                meta.user,
+                dry_run=meta.dry_run,
+            )
     except TransientError:
         raise
     except Exception as exc:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from claimpay.connections import make_job_store
 from claimpay.jobstore import JobStore
 from claimpay.settings import Settings
-from worker.engines import EngineRegistry
+from worker.engines import DbLimits, EngineRegistry
 
 
 @dataclass
@@ -25,8 +25,20 @@ class WorkerContext:
         return cls(
             settings=settings,
             store=make_job_store(settings),
-            engines=EngineRegistry(settings.databases, settings.db_statement_timeout_s),
+            engines=EngineRegistry(settings.databases, limits=db_limits(settings)),
         )
+
+
+def db_limits(settings: Settings) -> DbLimits:
+    """The time bounds of the worker's database connections, from `settings`."""
+    return DbLimits(
+        statement_timeout_s=settings.db_statement_timeout_s,
+        idle_in_transaction_timeout_s=settings.db_idle_in_transaction_timeout_s,
+        tcp_user_timeout_s=settings.db_tcp_user_timeout_s,
+        keepalives_idle_s=settings.db_keepalives_idle_s,
+        keepalives_interval_s=settings.db_keepalives_interval_s,
+        keepalives_count=settings.db_keepalives_count,
+    )
 
 
 class ContextHolder:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 from claimpay.jobstore import JobStore
@@ -28,8 +27,9 @@ def sweep(
     queue_length: Callable[[], int],
     now: float | None = None,
 ) -> dict[str, list[int]]:
-    """One pass over the unfinished jobs; returns the chunks queued again, by job."""
-    now = time.time() if now is None else now
+    """One pass over the unfinished jobs; returns the chunks queued again, by job. Idle
+    times are measured on Redis's clock (`now`, default its `TIME`), as the stamps are."""
+    now = store.now() if now is None else now
     requeued: dict[str, list[int]] = {}
     for job_id in store.active_jobs():
         meta = store.meta(job_id)

@@ -12,6 +12,7 @@ from worker.backoff import compute_backoff
 from worker.chunks import give_up_chunk, run_chunk
 from worker.context import ContextHolder, WorkerContext
 from worker.errors import TransientError
+from worker.heartbeat import lease_owner
 from worker.webhooks import WebhookFailed, deliver
 
 
@@ -22,8 +23,9 @@ def register_tasks(app: Celery, settings: Settings, contexts: ContextHolder) -> 
     def apply_chunk(self: Task, job_id: str, chunk_no: int) -> None:
         """Apply one stored chunk; retry with backoff and jitter while the database is down."""
         ctx = contexts.get()
+        owner = lease_owner()
         try:
-            finished = run_chunk(ctx, job_id, chunk_no)
+            finished = run_chunk(ctx, job_id, chunk_no, owner, self.request.hostname)
         except TransientError as exc:
             attempt = self.request.retries
             if attempt >= settings.max_retries:
@@ -32,8 +34,9 @@ def register_tasks(app: Celery, settings: Settings, contexts: ContextHolder) -> 
                 return
             delay = compute_backoff(attempt, settings.retry_backoff_s, settings.retry_backoff_max_s)
             # The chunk stays leased while the retry waits, so recovery leaves it alone;
-            # if this worker dies meanwhile, the lease lapses and recovery takes over.
-            ctx.store.hold_for_retry(job_id, chunk_no, int(delay) + settings.lease_ttl_s)
+            # if this worker dies meanwhile, the lease lapses and recovery takes over. A
+            # worker that gave the chunk up (stuck) leaves the lease to whoever took it.
+            ctx.store.hold_for_retry(job_id, chunk_no, int(delay) + settings.lease_ttl_s, owner)
             raise self.retry(exc=exc, countdown=delay) from exc
         _notify_if_wanted(ctx, job_id, finished)
 

@@ -119,8 +119,36 @@ def test_a_recorded_chunk_is_done_for_later_claims(job_store: JobStore) -> None:
 def test_a_waiting_retry_may_take_over_its_own_lease(job_store: JobStore) -> None:
     store_job(job_store)
     job_store.claim(JOB, 0, "w1", 30, 5)
-    job_store.hold_for_retry(JOB, 0, 60)
+    assert job_store.hold_for_retry(JOB, 0, 60, "w1")
     assert job_store.claim(JOB, 0, "w1-retry", 30, 5) is Claim.RUN
+
+
+def test_a_worker_that_gave_a_chunk_up_never_takes_it_back_for_its_retry(
+    job_store: JobStore,
+) -> None:
+    store_job(job_store)
+    job_store.claim(JOB, 0, "stuck", 30, 5)
+    job_store.redis.delete(job_store.keys(JOB).lease(0))  # its lease lapsed
+    assert job_store.claim(JOB, 0, "other", 30, 5) is Claim.RUN
+    assert not job_store.hold_for_retry(JOB, 0, 60, "stuck")
+    assert job_store.renew_lease(JOB, 0, "other", 30)
+
+
+def test_store_time_is_redis_time(job_store: JobStore) -> None:
+    seconds, micros = job_store.redis.time()
+    assert abs(job_store.now() - (seconds + micros / 1e6)) < 5
+
+
+def test_a_stalled_mark_lives_until_cleared_or_expired(job_store: JobStore) -> None:
+    job_store.mark_stalled("claimpay@h1-1", "h1:1:aa", 30)
+    job_store.mark_stalled("claimpay@h1-1", "h1:1:bb", 30)
+    assert sorted(job_store.stalled("claimpay@h1-1")) == ["h1:1:aa", "h1:1:bb"]
+    assert job_store.stalled("claimpay@h2-1") == []
+    job_store.clear_stalled("claimpay@h1-1", "h1:1:aa")
+    assert job_store.stalled("claimpay@h1-1") == ["h1:1:bb"]
+    key = job_store.store_keys.stalled("claimpay@h1-1")
+    job_store.redis.zadd(key, {"h1:1:bb": job_store.now() - 1})  # its mark ran out
+    assert job_store.stalled("claimpay@h1-1") == []
 
 
 def test_a_chunk_claimed_too_often_is_poison(job_store: JobStore) -> None:

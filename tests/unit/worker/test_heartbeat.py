@@ -6,6 +6,8 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
 from worker.heartbeat import LeaseKeeper
 
 
@@ -74,3 +76,60 @@ def test_a_forked_child_starts_with_no_leases_and_a_free_lock() -> None:
         answer = os.read(read, 100).decode()
         os.waitpid(pid, 0)
     assert answer == "0 True"
+
+
+class StallStore(Store):
+    """Also records the node's stalled marks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marks: dict[str, set[str]] = {}
+
+    def mark_stalled(self, node: str, owner: str, ttl_s: int) -> None:
+        self.marks.setdefault(node, set()).add(owner)
+
+    def clear_stalled(self, node: str, owner: str) -> None:
+        self.marks.get(node, set()).discard(owner)
+
+
+def test_a_database_call_past_its_bound_stops_the_renewals_cancels_and_marks_the_node() -> None:
+    keeper, store = LeaseKeeper(), StallStore()
+    cancelled = threading.Event()
+    with keeper.hold(
+        store,  # type: ignore[arg-type]
+        "j",
+        0,
+        "a",
+        ttl_s=0.3,  # type: ignore[arg-type]
+        call_timeout_s=0.2,
+        node="claimpay@h1-1",
+        on_stall=cancelled.set,
+    ) as lease:
+        with lease.database_call():
+            assert cancelled.wait(5), "the stuck call was never cancelled"
+            wait_for(lambda: store.marks.get("claimpay@h1-1") == {"a"})
+            assert keeper.held() == 0
+            renewed = len(store.renewals)
+            time.sleep(0.3)  # three renewal periods: none may come
+            assert len(store.renewals) == renewed
+    assert store.marks["claimpay@h1-1"] == set()
+
+
+def test_short_database_calls_keep_the_lease_renewed() -> None:
+    keeper, store = LeaseKeeper(), StallStore()
+    with keeper.hold(
+        store,  # type: ignore[arg-type]
+        "j",
+        0,
+        "a",
+        ttl_s=0.15,  # type: ignore[arg-type]
+        call_timeout_s=0.2,
+        node="n",
+        on_stall=lambda: pytest.fail("cancelled a call within its bound"),
+    ) as lease:
+        for _ in range(8):
+            with lease.database_call():
+                time.sleep(0.05)
+        wait_for(lambda: len(store.renewals) >= 3)
+        assert keeper.held() == 1
+    assert store.marks == {}
