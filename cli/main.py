@@ -70,9 +70,19 @@ def worker(
         str | None,
         typer.Option(help="Comma-separated queues to consume (default: the main and fast one)."),
     ] = None,
+    hostname: Annotated[
+        str | None,
+        typer.Option(
+            "--hostname",
+            "-n",
+            help="Celery node name (default: claimpay@<host>-<pid>, unique per host and "
+            "process group; Celery's %h, %n, %d expand).",
+        ),
+    ] = None,
 ) -> None:
     """Run a Celery worker that applies chunks (same as `celery -A worker.celery_app worker`)."""
     from claimpay.messaging import worker_queues
+    from cli.workerhealth import default_node_name
     from worker.celery_app import create_celery_app
 
     settings = get_settings()
@@ -80,6 +90,7 @@ def worker(
     app.worker_main(
         [
             "worker",
+            f"--hostname={hostname or default_node_name()}",
             f"--concurrency={concurrency}",
             f"--loglevel={loglevel}",
             f"--queues={queues or ','.join(worker_queues(settings))}",
@@ -114,16 +125,19 @@ def flower(
 @cli.command("worker-health")
 def worker_health(
     node: Annotated[
-        str | None, typer.Option(help="Worker node to ping (default: celery@<this host>).")
+        str | None,
+        typer.Option(help="Worker node to ping (default: the nodes running on this host)."),
     ] = None,
     any_node: Annotated[
         bool, typer.Option("--any", help="Succeed when any node consuming our queues answers.")
     ] = False,
     timeout_s: Annotated[float, typer.Option("--timeout-s", help="Wait for answers.")] = 5.0,
 ) -> None:
-    """Liveness probe of Celery workers: exit 0 when the node answers, 1 when not."""
+    """Liveness probe of Celery workers: exit 0 when the node answers and no pool process of
+    it is stuck in a database call, 1 when not."""
+    from claimpay.connections import make_job_store
     from claimpay.messaging import make_celery, worker_queues
-    from cli.workerhealth import local_node, nodes_consuming, ping_node
+    from cli.workerhealth import local_nodes, nodes_consuming, ping_node
 
     settings = get_settings()
     app = make_celery(settings)
@@ -131,11 +145,20 @@ def worker_health(
         if any_node:
             found = nodes_consuming(app, worker_queues(settings), timeout_s)
             alive, what = bool(found), ", ".join(found) or "no worker consumes our queues"
+        elif node:
+            found = [node] if ping_node(app, node, timeout_s) else []
+            alive, what = bool(found), node
         else:
-            target = node or local_node()
-            alive, what = ping_node(app, target, timeout_s), target
+            found = local_nodes(app, timeout_s)
+            alive, what = bool(found), ", ".join(found) or "no worker node on this host answered"
+        store = make_job_store(settings)
+        stuck = [name for name in found if store.stalled(name)]
+        store.redis.close()
     except Exception as exc:  # the broker is down: no worker can answer either
-        alive, what = False, f"broker unreachable ({type(exc).__name__})"
+        alive, what, stuck = False, f"broker unreachable ({type(exc).__name__})", []
+    if stuck and (not any_node or set(stuck) == set(found)):
+        typer.echo(f"stuck: {', '.join(stuck)} (a pool process is stuck in a database call)")
+        raise typer.Exit(1)
     typer.echo(f"{'ok' if alive else 'no answer'}: {what}")
     raise typer.Exit(0 if alive else 1)
 

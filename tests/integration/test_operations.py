@@ -24,7 +24,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from redis import Redis
 
+from claimpay.jobstore import JobStore
 from cli.devstack import find_redis_server, free_port, wait_for_port
 from producer.main import create_app
 from tests.factories import make_row
@@ -294,6 +296,28 @@ def test_worker_health_answers_for_live_nodes_only(
     gone = run_cli(ops_env, "worker-health", "--node", "celery@no-such-node", "--timeout-s", "1")
     assert gone.returncode == 1
     assert "no answer" in gone.stdout
+
+
+def test_worker_health_checks_this_hosts_nodes_and_fails_for_a_stuck_pool(
+    ops_env: dict[str, str], ops_worker: WorkerProcess
+) -> None:
+    node = ops_env["CELERY_WORKER_HOSTNAME"]
+    local = run_cli(ops_env, "worker-health", "--timeout-s", "3")
+    assert local.returncode == 0, local.stdout + local.stderr
+    assert node in local.stdout.strip().split("ok: ", 1)[1].split(", ")
+    redis = Redis.from_url(ops_env["CLAIMPAY_REDIS_URL"])
+    store = JobStore(redis, prefix=ops_env["CLAIMPAY_KEY_PREFIX"], ttl_s=600)
+    try:
+        # What a pool process's lease keeper writes once a database call outlives its bound.
+        store.mark_stalled(node, "host:1:stuck", 30)
+        stuck = run_cli(ops_env, "worker-health", "--node", node, "--timeout-s", "5")
+        assert stuck.returncode == 1, stuck.stdout
+        assert stuck.stdout.startswith(f"stuck: {node}")
+        store.clear_stalled(node, "host:1:stuck")
+        healed = run_cli(ops_env, "worker-health", "--node", node, "--timeout-s", "5")
+        assert healed.returncode == 0, healed.stdout
+    finally:
+        redis.close()
 
 
 @pytest.fixture

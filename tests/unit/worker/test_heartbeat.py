@@ -95,23 +95,25 @@ class StallStore(Store):
 def test_a_database_call_past_its_bound_stops_the_renewals_cancels_and_marks_the_node() -> None:
     keeper, store = LeaseKeeper(), StallStore()
     cancelled = threading.Event()
-    with keeper.hold(
-        store,  # type: ignore[arg-type]
-        "j",
-        0,
-        "a",
-        ttl_s=0.3,  # type: ignore[arg-type]
-        call_timeout_s=0.2,
-        node="claimpay@h1-1",
-        on_stall=cancelled.set,
-    ) as lease:
-        with lease.database_call():
-            assert cancelled.wait(5), "the stuck call was never cancelled"
-            wait_for(lambda: store.marks.get("claimpay@h1-1") == {"a"})
-            assert keeper.held() == 0
-            renewed = len(store.renewals)
-            time.sleep(0.3)  # three renewal periods: none may come
-            assert len(store.renewals) == renewed
+    with (
+        keeper.hold(
+            store,  # type: ignore[arg-type]
+            "j",
+            0,
+            "a",
+            ttl_s=0.3,  # type: ignore[arg-type]
+            call_timeout_s=0.2,
+            node="claimpay@h1-1",
+            on_stall=cancelled.set,
+        ) as lease,
+        lease.database_call(),
+    ):
+        assert cancelled.wait(5), "the stuck call was never cancelled"
+        wait_for(lambda: store.marks.get("claimpay@h1-1") == {"a"})
+        assert keeper.held() == 0
+        renewed = len(store.renewals)
+        time.sleep(0.3)  # three renewal periods: none may come
+        assert len(store.renewals) == renewed
     assert store.marks["claimpay@h1-1"] == set()
 
 
