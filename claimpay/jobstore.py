@@ -17,7 +17,7 @@ import orjson
 from redis import Redis
 from redis.typing import EncodableT, FieldT
 
-from claimpay import lua, stats
+from claimpay import jobids, lua, stats
 from claimpay.clock import utc_now_iso
 from claimpay.envelope import CREATED, NOT_PROCESSED, UPDATED, Outcome
 from claimpay.jobs import JobMeta, JobState
@@ -72,6 +72,24 @@ class JobStore:
         timestamps in the job store are written with and compared against."""
         seconds, micros = self.redis.time()
         return seconds + micros / 1_000_000
+
+    def epoch(self) -> str:
+        """This store's epoch (made on first use; see `claimpay.jobids`)."""
+        key = self.store_keys.epoch
+        self.redis.set(key, jobids.new_epoch(), nx=True)
+        return _text(cast(bytes, self.redis.get(key)))
+
+    def new_job_id(self) -> str:
+        """A new job ID carrying this store's epoch."""
+        return jobids.new_job_id(self.epoch(), self.prefix)
+
+    def lost(self, job_id: str) -> bool:
+        """True when `job_id` (unknown here) was issued by this store before it was reset:
+        an issued ID of another epoch (or of any epoch, once the store holds none)."""
+        if not jobids.is_issued(job_id, self.prefix):
+            return False
+        current = self.redis.get(self.store_keys.epoch)
+        return current is None or _text(current) != jobids.epoch_of(job_id)
 
     def keys(self, job_id: str) -> JobKeys:
         return self.store_keys.job(job_id)

@@ -21,6 +21,12 @@ class StoreKeys:
         """String with a TTL: whoever sets it runs this interval's recovery sweep."""
         return f"{self.prefix}:sweep-lock"
 
+    @property
+    def epoch(self) -> str:
+        """String without TTL: the store's epoch, in every job ID it issues (a store that
+        lost its data lost this too; see `claimpay.jobids`)."""
+        return f"{self.prefix}:epoch"
+
     def stalled(self, node: str) -> str:
         """Sorted set: a worker node's claims stuck in a database call, scored by when
         (Redis time) the mark expires (`claimpay worker-health` fails while one is live)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
 
 from claimpay.jobstore import JobStore
@@ -9,7 +11,7 @@ from claimpay.messaging import worker_queues
 from claimpay.settings import Settings
 from producer.metrics import build_telemetry
 from producer.middleware import RequestTelemetry
-from producer.readiness import Readiness, probe_redis
+from producer.readiness import Readiness, persistence_warning, probe_redis
 from producer.routes import listing, metrics
 
 
@@ -27,7 +29,7 @@ def install_operations(
         probe = store.redis
     telemetry = build_telemetry(probe, store.store_keys, worker_queues(settings))
     app.state.telemetry = telemetry
-    readiness = Readiness(settings, probe.ping)
+    readiness = Readiness(settings, probe.ping, partial(persistence_warning, probe))
     app.state.readiness = readiness
     app.router.on_shutdown.append(readiness.dispose)
     app.add_middleware(RequestTelemetry, metrics=telemetry.api)

@@ -5,10 +5,13 @@ Checks run in parallel, each bounded by `readiness_timeout_s`; a failing check s
 failed with the exception's type, never its message (which may carry a host or a value).
 The expected revision comes from the contracts (`claimpay.schema`): the producer reads the
 Alembic version table with plain SQLAlchemy, it does not import the worker's migrations.
+In production (`CLAIMPAY_ENV=prod`) the Redis check also warns, without failing, when Redis
+persists nothing (no AOF, no snapshots): a restart would lose every accepted job.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +23,7 @@ from typing import Any
 
 from redis import Redis
 from redis.backoff import NoBackoff
+from redis.exceptions import ResponseError
 from redis.retry import Retry
 from sqlalchemy import Engine, column, create_engine, select, table
 from sqlalchemy.engine import make_url
@@ -27,6 +31,8 @@ from sqlalchemy.pool import NullPool
 
 from claimpay.schema import SCHEMA_REVISION, VERSION_TABLE
 from claimpay.settings import Settings
+
+log = logging.getLogger("claimpay.producer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +42,33 @@ class CheckResult:
     name: str
     ok: bool
     detail: str
+    warning: str | None = None
+    """Something an operator should fix that does not stop this instance serving."""
 
     def public(self) -> dict[str, Any]:
-        return {"ok": self.ok, "detail": self.detail}
+        found: dict[str, Any] = {"ok": self.ok, "detail": self.detail}
+        if self.warning:
+            found["warning"] = self.warning
+        return found
+
+
+NO_PERSISTENCE = (
+    "Redis persists nothing (appendonly no, no save points): a restart loses every job "
+    "accepted and not finished; turn on AOF (appendonly yes)"
+)
+
+
+def persistence_warning(redis: Redis) -> str | None:
+    """`NO_PERSISTENCE` when Redis has neither AOF nor snapshots on; None when it has, or
+    when it will not say (`CONFIG` disabled, as on some managed services)."""
+    try:
+        aof = redis.config_get("appendonly").get("appendonly")
+        save = redis.config_get("save").get("save")
+    except ResponseError:
+        return None
+    if aof in ("yes", b"yes") or (save and save.strip()):
+        return None
+    return NO_PERSISTENCE
 
 
 def probe_redis(url: str, timeout_s: float) -> Redis:
@@ -54,16 +84,22 @@ def probe_redis(url: str, timeout_s: float) -> Redis:
 class Readiness:
     """Runs the readiness checks; engines are built on first use and kept."""
 
-    def __init__(self, settings: Settings, ping_redis: Callable[[], object]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        ping_redis: Callable[[], object],
+        redis_warning: Callable[[], str | None] | None = None,
+    ) -> None:
         self._databases = dict(settings.databases)
         self._timeout_s = settings.readiness_timeout_s
         self._ping_redis = ping_redis
+        self._redis_warning = redis_warning if settings.env == "prod" else None
         self._engines: dict[str, Engine] = {}
         self._lock = threading.Lock()
 
     def check(self) -> list[CheckResult]:
         """Every check's result, Redis first, then the databases by name."""
-        checks: dict[str, Callable[[], str]] = {"redis": self._redis}
+        checks: dict[str, Callable[[], str | tuple[str, str | None]]] = {"redis": self._redis}
         for name in sorted(self._databases):
             checks[f"database:{name}"] = partial(self._database, name)
         pool = ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="readiness")
@@ -75,7 +111,10 @@ class Readiness:
 
     def _outcome(self, name: str, future: Any) -> CheckResult:
         try:
-            return CheckResult(name, True, future.result(timeout=self._timeout_s + 1))
+            detail, warning = _split(future.result(timeout=self._timeout_s + 1))
+            if warning:
+                log.warning("readiness: %s: %s", name, warning)
+            return CheckResult(name, True, detail, warning)
         except FutureTimeout:
             return CheckResult(name, False, f"no answer within {self._timeout_s:g}s")
         except NotReady as exc:
@@ -83,9 +122,11 @@ class Readiness:
         except Exception as exc:
             return CheckResult(name, False, f"unreachable ({type(exc).__name__})")
 
-    def _redis(self) -> str:
+    def _redis(self) -> str | tuple[str, str | None]:
         self._ping_redis()
-        return "reachable"
+        if self._redis_warning is None:
+            return "reachable"
+        return "reachable", self._redis_warning()
 
     def _database(self, name: str) -> str:
         with self._engine(name).connect() as conn:
@@ -111,6 +152,10 @@ class Readiness:
             for engine in self._engines.values():
                 engine.dispose()
             self._engines.clear()
+
+
+def _split(answer: str | tuple[str, str | None]) -> tuple[str, str | None]:
+    return answer if isinstance(answer, tuple) else (answer, None)
 
 
 _VERSIONS = table(VERSION_TABLE, column("version_num"))

@@ -116,6 +116,7 @@ PROBLEM_DESCRIPTIONS = {
     405: "Method not allowed.",
     406: "None of the accepted media types can be produced.",
     409: "Conflict with the resource's state.",
+    410: "The job store (Redis) was reset after this job was accepted: the job is lost.",
     413: "The body, a row, or the number of rows is over its limit.",
     415: "The body is not JSON (application/json, UTF-8, uncompressed).",
     422: "The request is well-formed but cannot be processed.",
@@ -149,7 +150,8 @@ def complete_openapi(schema: dict[str, Any]) -> dict[str, Any]:
     - request validation errors are 400 problems, never FastAPI's 422 error list;
     - every 4xx/5xx is a problem envelope, and every route declares 500, every
       authenticated one also 400, 401, 429 and 503, every one with a path parameter 404
-      (its resource may not exist, or belong to another tenant), every one taking the
+      (its resource may not exist, or belong to another tenant), every job route 410 (a
+      job the job store lost), every one taking the
       database header 403 (job routes, which answer a foreign job with 404, never do).
     """
     components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -174,6 +176,8 @@ def _complete_operation(operation: dict[str, Any]) -> None:
     parameters = operation.get("parameters", [])
     if any(p.get("in") == "path" for p in parameters):
         wanted = (*wanted, 404)
+    if any(p.get("in") == "path" and p.get("name") == "job_id" for p in parameters):
+        wanted = (*wanted, 410)  # a job the job store lost (see `claimpay.jobids`)
     if any(p.get("name") == "vbasoftware-database" for p in parameters):
         wanted = (*wanted, 403)
     for wanted_status in wanted:

@@ -29,6 +29,8 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
     app = make_celery(settings, main="claimpay.worker")
     # A worker started without --queues consumes the main queue and the fast one.
     app.conf.task_queues = [_queue(name) for name in worker_queues(settings)]
+    # Celery's consumer, corrected to survive a Redis restart (see `worker.broker`).
+    app.conf.worker_consumer = "worker.broker:Consumer"
     install_observability(app, settings)
     contexts = ContextHolder(settings)
     register_tasks(app, settings, contexts)

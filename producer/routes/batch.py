@@ -22,7 +22,7 @@ from producer.guard import GuardDep, get_guard
 from producer.idempotency import SEALED, IdempotencyKeys, IdempotencyRecord
 from producer.limits import IntakeLimits, check_batch_headers
 from producer.preferences import preference_applied, preferred_wait_s, until_terminal
-from producer.problems import Problem, new_activity_id
+from producer.problems import Problem
 from producer.responses import JobAcceptedEnvelope, ResultsEnvelope, problem_responses
 from producer.results import results_response
 from producer.submission import BatchOptions, store_batch
@@ -78,7 +78,7 @@ def batch_router(spec: EntitySpec) -> APIRouter:
         check_batch_headers(request, IntakeLimits.of(services.settings))  # 415, 413
         options = BatchOptions.checked(services.settings, dry_run, callback_url, chunk_size)
         wait_s = preferred_wait_s(prefer, services.settings.max_wait_s)
-        job_id = new_activity_id()
+        job_id = await anyio.to_thread.run_sync(services.store.new_job_id)
         if idempotency_key:
             meta = await _idempotent_submit(
                 request, services, spec, caller, database, options, idempotency_key, job_id

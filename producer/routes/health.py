@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -20,7 +22,8 @@ def live() -> dict[str, str]:
 
 @router.get(
     "/ready",
-    summary="Redis and every configured database answer, with the expected schema",
+    summary="Redis and every configured database answer, with the expected schema "
+    "(in production, `warnings` also names a Redis that persists nothing)",
     responses={
         200: {"description": "Ready: every check passed."},
         503: {"description": "Not ready: the problem's detail names each failed check."},
@@ -29,10 +32,13 @@ def live() -> dict[str, str]:
 def ready(request: Request) -> Response:
     readiness: Readiness = request.app.state.readiness
     results = readiness.check()
-    data = {
+    data: dict[str, Any] = {
         "status": "ready" if all(r.ok for r in results) else "not-ready",
         "checks": {r.name: r.public() for r in results},
     }
+    warnings = [f"{r.name}: {r.warning}" for r in results if r.warning]
+    if warnings:
+        data["warnings"] = warnings
     failed = [r for r in results if not r.ok]
     error = None
     if failed:

@@ -35,8 +35,18 @@ DEFAULT_PAGE_SIZE = 100
 
 
 def visible_job(services: Services, caller: Caller, job_id: str, database: str | None) -> JobMeta:
-    """The job, if this caller may see it; 404 alike for unknown and foreign jobs."""
+    """The job, if this caller may see it; 404 alike for unknown and foreign jobs, 410 for
+    a job the job store lost (reset after accepting it)."""
     meta = services.store.meta(job_id) if _JOB_ID.match(job_id) else None
+    if meta is None and _JOB_ID.match(job_id) and services.store.lost(job_id):
+        raise Problem(
+            410,
+            "job-store-reset",
+            "Gone",
+            "The job store was reset after this job was accepted: its state and results "
+            "are lost. Rows of chunks already applied are in the database; submit the "
+            "batch again (the upsert makes that safe).",
+        )
     if (
         meta is None
         or not caller.may_use(meta.database)
