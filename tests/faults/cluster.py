@@ -105,9 +105,9 @@ class Cluster:
         assert postgres is not None
         as_postgres = ["setpriv", "--reuid", POSTGRES_USER, "--regid", POSTGRES_USER]
         as_postgres += ["--init-groups"]
+        init = [initdb, "-D", str(self.pg_data), "-A", "trust", "-U", "postgres", "-E", "UTF8"]
         made = subprocess.run(
-            [*as_postgres, initdb, "-D", str(self.pg_data), "-A", "trust", "-U", "postgres"]
-            + ["-E", "UTF8", "--no-sync"],
+            [*as_postgres, *init, "--no-sync"],
             capture_output=True,
             text=True,
             timeout=120,
@@ -331,7 +331,7 @@ class Client:
         def completed() -> bool:
             nonlocal last
             last = self.status(job_id)
-            return last["state"] == "completed"
+            return bool(last["state"] == "completed")
 
         return wait_for(
             completed,
@@ -395,4 +395,3 @@ class Client:
             "SELECT count(*) FROM pg_stat_activity WHERE host(client_addr) = :a", a=address
         )
         return int(count)
-

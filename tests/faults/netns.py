@@ -241,10 +241,8 @@ class Network:
         nobody has (no netfilter needed); every other pair still talks."""
         first, second = self.hosts[one], self.hosts[other]
         for here, there in ((first, second), (second, first)):
-            run(
-                ["ip", "-n", here.namespace, "neigh", "replace", there.address, "lladdr"]
-                + [BOGUS_MAC, "nud", "permanent", "dev", "eth0"]
-            )
+            neigh = ["ip", "-n", here.namespace, "neigh", "replace", there.address]
+            run([*neigh, "lladdr", BOGUS_MAC, "nud", "permanent", "dev", "eth0"])
 
     def heal(self, one: str, other: str) -> None:
         first, second = self.hosts[one], self.hosts[other]
