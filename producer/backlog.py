@@ -8,7 +8,6 @@ cannot show.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -41,8 +40,11 @@ def read_backlog(
     queues: Sequence[str],
     now: float | None = None,
 ) -> Backlog:
-    """The backlog of the deployment, for the broker `queues` (the first is the default)."""
-    now = time.time() if now is None else now
+    """The backlog of the deployment, for the broker `queues` (the first is the default).
+    Ages are measured on Redis's clock (`now`, default its `TIME`), as the stamps are."""
+    if now is None:
+        seconds, micros = redis.time()
+        now = seconds + micros / 1_000_000
     pipe = redis.pipeline(transaction=False)
     for queue in queues:
         pipe.llen(queue)
