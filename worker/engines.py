@@ -91,7 +91,7 @@ def make_engine(url: str, statement_timeout_s: int = 300, limits: DbLimits | Non
 
 
 _in_use: dict[int, Any] = {}
-"""This process's database connections checked out of a pool now (by `id`)."""
+"""This process's database connections checked out of a pool now (by pool record)."""
 _in_use_lock = threading.Lock()
 CANCEL_TIMEOUT_S = 5.0
 
@@ -99,15 +99,16 @@ CANCEL_TIMEOUT_S = 5.0
 def track_checkouts(engine: Engine) -> None:
     """Keep `cancel_in_use` aware of the connections `engine` lends out."""
 
+    # Keyed by the pool's record: an invalidated connection checks in as None.
     @event.listens_for(engine, "checkout")
-    def _out(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    def _out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         with _in_use_lock:
-            _in_use[id(dbapi_connection)] = dbapi_connection
+            _in_use[id(record)] = dbapi_connection
 
     @event.listens_for(engine, "checkin")
-    def _in(dbapi_connection: Any, _record: Any) -> None:
+    def _in(_dbapi_connection: Any, record: Any) -> None:
         with _in_use_lock:
-            _in_use.pop(id(dbapi_connection), None)
+            _in_use.pop(id(record), None)
 
 
 def cancel_in_use() -> int:
