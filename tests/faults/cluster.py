@@ -29,7 +29,7 @@ import orjson
 from redis import Redis
 from sqlalchemy import Connection, Engine, create_engine, text
 
-from claimpay.tokens import mint_token
+from producer.tokens import mint_token
 from tests.factories import API_KEY, JWT_SECRET
 from tests.faults.netns import PREFIX, HostThread, Network, wait_for
 
