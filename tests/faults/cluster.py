@@ -15,6 +15,7 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -98,6 +99,14 @@ class Cluster:
         argv += ["--dir", str(self.workdir)]
         self.processes["redis"] = self.net.spawn("redis", argv, self.workdir / "redis.log")
         self.client.call(_wait_redis, self.redis_url, 20)
+
+    def reset_redis(self) -> None:
+        """Kill Redis (it persists nothing here) and start it again: an empty store."""
+        old = self.processes.pop("redis")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(old.pid, signal.SIGKILL)
+        old.wait(10)
+        self.start_redis()
 
     def start_postgres(self) -> None:
         initdb, postgres = server_binary("initdb"), server_binary("postgres")
@@ -301,6 +310,9 @@ class Client:
             return job_id
 
         return self.thread.call(put)
+
+    def get_job(self, job_id: str) -> httpx.Response:
+        return self.thread.call(self.http.get, f"/jobs/{job_id}", headers=self.headers())
 
     def status(self, job_id: str) -> dict[str, Any]:
         def get() -> dict[str, Any]:

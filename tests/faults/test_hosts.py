@@ -175,20 +175,9 @@ def returning_host_does_no_harm(
 ) -> float:
     """Once the victim answers again: a second job completes (both hosts take chunks) and
     nothing of the first job changed. Returns the seconds until the victim answered."""
-    cluster, client = deployment.cluster, deployment.client
+    client = deployment.client
     before = (client.results(job_id), client.status(job_id))
-    node = cluster.nodes[victim]
-    answered = wait_for(
-        lambda: (
-            cluster.worker_health(
-                victim, deployment.env, "--node", node, "--timeout-s", "3"
-            ).returncode
-            == 0
-        ),
-        120,
-        lambda: f"{victim} ({node}) to answer again\n{cluster.logs()}",
-        poll_s=1.0,
-    )
+    answered = wait_answering(deployment, victim)
     more = make_rows(4 * CHUNK, first_key=ROWS + 1, seed=99)
     second = client.submit(more)
     client.wait_completed(second, 90)
@@ -203,6 +192,17 @@ def returning_host_does_no_harm(
     [(ledger,)] = client.sql("SELECT count(*) FROM claimpay_chunk_ledger")
     assert ledger == ROWS // CHUNK + len(more) // CHUNK  # every chunk applied exactly once
     return answered
+
+
+def wait_answering(deployment: Deployment, role: str) -> float:
+    """Seconds until worker host `role`'s node answers `worker-health --node` again."""
+    cluster, node = deployment.cluster, deployment.cluster.nodes[role]
+
+    def answers() -> bool:
+        found = cluster.worker_health(role, deployment.env, "--node", node, "--timeout-s", "3")
+        return found.returncode == 0
+
+    return wait_for(answers, 120, lambda: f"{role} ({node}) to answer\n{cluster.logs()}", 1.0)
 
 
 def test_worker_health_answers_for_the_nodes_of_its_own_host(
@@ -284,6 +284,42 @@ def test_a_worker_host_partitioned_from_postgresql_only(
         f"{held_key} held): worker-health said stuck {stuck_s:.1f}s after, completed "
         f"{completed_s:.1f}s after the partition; healed, answering after {answered_s:.1f}s, "
         "no harm"
+    )
+
+
+def test_a_redis_reset_without_persistence_kills_no_worker_and_answers_410(
+    make_deployment: Callable[..., Deployment], report: Report
+) -> None:
+    deployment = make_deployment()
+    cluster, client = deployment.cluster, deployment.client
+    rows = make_rows(ROWS, first_key=1, seed=153)
+    job_id = client.submit(rows)
+    wait_for(
+        lambda: client.status(job_id)["processed"] >= 5 * CHUNK,
+        60,
+        lambda: f"5 chunks of {job_id}\n{cluster.logs()}",
+    )
+    reset = time.monotonic()
+    cluster.reset_redis()  # no AOF, no snapshots: the job store comes back empty
+
+    lost = client.get_job(job_id)
+    assert lost.status_code == 410, lost.text
+    assert lost.json()["error"]["type"].endswith("job-store-reset")
+    assert client.get_job("0" * 32).status_code == 404  # an ID never issued: still unknown
+    for role in WORKERS:  # the worker processes themselves survived the broker's loss
+        wait_answering(deployment, role)
+        assert cluster.processes[role].poll() is None, cluster.log_tail(role)
+        assert "Unrecoverable error" not in cluster.log_tail(role, 10**6)
+    more = make_rows(4 * CHUNK, first_key=ROWS + 1, seed=154)
+    second = client.submit(more)
+    client.wait_completed(second, 60)
+    assert status_counts(client.results(second)) == {201: len(more)}
+    applied = client.thread.call(table_count, client.engine) - len(more)
+    assert 5 * CHUNK <= applied <= ROWS  # what was applied before the reset stays applied
+    report(
+        f"{ROWS:,} rows; Redis reset (no persistence) after {applied:,} rows were applied: "
+        f"the job answered 410, both workers alive, a new job completed "
+        f"{time.monotonic() - reset:.1f}s after the reset"
     )
 
 
