@@ -29,7 +29,7 @@ from producer.runs import MalformedBody, RunCutter
 
 __all__ = ["ChunkPlanner", "MalformedBody", "WriteRows", "receive_array"]
 
-RUN_BYTES = 2**20
+RUN_BYTES = 256 * 1024
 """The default size of the runs parsed at once (`CLAIMPAY_INTAKE_BUFFER_BYTES`)."""
 
 
