@@ -1,4 +1,4 @@
-"""Checks on JSON that the parsers do not make: nesting depth while streaming, row size,
+"""Checks on JSON that the parser does not make: nesting depth within a row, row size,
 numbers out of range, and duplicate member names.
 
 Rows are encoded once anyway to be stored (`[index, row]`), so the row checks ride on
@@ -20,15 +20,9 @@ from producer.limits import InvalidValue, RowTooLarge, TooDeep
 
 _SPACED_KEY_END = re.compile(rb'"[ \t\r\n]+:')
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_STRING_REST = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_OPENERS = (ord("["), ord("{"))
 _FLAT_ROW = b"[{}]"
 """The brackets of an encoded `[index,row]` item whose row is a flat object."""
-_MARK = b"\x00"
-"""What a string becomes in `JsonScanner`: a byte valid JSON never has outside strings."""
-_SPACED_NAME_END = re.compile(rb"\x00[ \t\r\n]+:")
-_BLANKS = b" \t\r\n"
 
 
 class BadNumber(InvalidValue):
@@ -128,81 +122,3 @@ def count_keys(text: bytes | bytearray, members: int | None = None) -> int:
         return quick
     stripped = _STRING.sub(b'"', text)
     return stripped.count(b'":') + len(_SPACED_KEY_END.findall(stripped))
-
-
-class JsonScanner:
-    """Follows JSON text fed in pieces, outside its strings: raises `TooDeep` as soon as
-    the nesting passes `max_depth` (before a streaming parser builds, at a cost growing
-    with the square of the depth, what a deep body nests), and counts member names.
-
-    Each string is replaced by one marker byte with a regular expression and everything
-    but brackets dropped with `bytes.translate`, so Python only looks at the brackets,
-    and of those only what is left once the flat `{}` and `[]` pairs (the rows) are out."""
-
-    def __init__(self, max_depth: int) -> None:
-        self.max_depth = max_depth
-        self.depth = 0
-        self.keys = 0
-        self._in_string = False
-        self._escaped = False
-        self._name_pending = False
-        """The text so far ends in a string and blanks: a colon next makes it a name."""
-
-    def feed(self, piece: bytes) -> None:
-        start, closed = 0, False
-        if self._in_string:
-            start = 1 if self._escaped else 0
-            end = _STRING_REST.match(piece, start)
-            if end is None:  # the string goes on into the next piece
-                self._escaped = _odd_backslashes_at_end(piece[start:])
-                return
-            start, closed = end.end(), True
-            self._in_string = self._escaped = False
-        outside = (_MARK if closed else b"") + _STRING.sub(_MARK, piece[start:])
-        quote = outside.find(b'"')
-        if quote != -1:  # the only quote left opens a string that ends in a later piece
-            self._in_string = True
-            self._escaped = _odd_backslashes_at_end(outside[quote + 1 :])
-            outside = outside[:quote]
-        self._count_names(outside)
-        self._follow(outside.translate(None, _NOT_BRACKETS))
-
-    def _count_names(self, outside: bytes) -> None:
-        if self._name_pending and outside.lstrip(_BLANKS).startswith(b":"):
-            self.keys += 1
-        self.keys += outside.count(_MARK + b":") + len(_SPACED_NAME_END.findall(outside))
-        if self._in_string:
-            self._name_pending = False
-        elif outside.strip(_BLANKS):
-            self._name_pending = outside.rstrip(_BLANKS).endswith(_MARK)
-
-    def _follow(self, brackets: bytes) -> None:
-        if not brackets:
-            return
-        objects_gone = brackets.replace(b"{}", b"")
-        reduced = objects_gone.replace(b"[]", b"")
-        depth, peak = self._walk(reduced)
-        # each replace took out at most one level (`[{}]` loses two, one per replace)
-        hidden = (objects_gone != brackets) + (reduced != objects_gone)
-        if peak + hidden > self.max_depth:
-            depth, peak = self._walk(brackets)  # exactly, before refusing
-            if peak > self.max_depth:
-                raise TooDeep(
-                    f"The body nests deeper than {self.max_depth} levels; rows are flat objects."
-                )
-        self.depth = depth
-
-    def _walk(self, brackets: bytes) -> tuple[int, int]:
-        depth = peak = self.depth
-        for byte in brackets:
-            if byte in _OPENERS:
-                depth += 1
-                peak = max(peak, depth)
-            else:
-                depth = max(0, depth - 1)
-        return depth, peak
-
-
-def _odd_backslashes_at_end(text: bytes) -> bool:
-    """True when `text` (inside a string) ends in an unfinished escape."""
-    return (len(text) - len(text.rstrip(b"\\"))) % 2 == 1

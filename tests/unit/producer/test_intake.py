@@ -1,7 +1,8 @@
-"""Intake parses whole small bodies and streams large ones, with the same result."""
+"""Intake parses the body in runs of whole rows, with the same result whatever their size."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,6 +13,9 @@ import pytest
 from claimpay.entities import CLAIM_PROMPT_PAY
 from producer.intake import ChunkPlanner, MalformedBody, receive_array
 from tests.factories import make_row, make_rows
+
+RUN_SIZES = [0, 40, 10**9]
+RUN_IDS = ["a run per row", "short runs", "one run"]
 
 
 def receive(body: bytes, buffer_bytes: int, piece: int = 7, chunk_size: int = 3) -> Any:
@@ -37,7 +41,7 @@ def receive(body: bytes, buffer_bytes: int, piece: int = 7, chunk_size: int = 3)
     return total, stored, moved, planner.chunks()
 
 
-@pytest.mark.parametrize("buffer_bytes", [0, 10**9], ids=["streamed", "whole"])
+@pytest.mark.parametrize("buffer_bytes", RUN_SIZES, ids=RUN_IDS)
 def test_rows_are_placed_in_chunks_with_repeated_keys_kept_together(buffer_bytes: int) -> None:
     rows = [*make_rows(7), make_row(2, tax_ID="again"), "junk", {"claimPromptPay_Key": "x"}]
     total, stored, moved, chunks = receive(orjson.dumps(rows), buffer_bytes)
@@ -49,7 +53,7 @@ def test_rows_are_placed_in_chunks_with_repeated_keys_kept_together(buffer_bytes
     assert chunks == [(0, 4), (1, 3), (2, 2), (3, 1)]
 
 
-@pytest.mark.parametrize("buffer_bytes", [0, 10**9], ids=["streamed", "whole"])
+@pytest.mark.parametrize("buffer_bytes", RUN_SIZES, ids=RUN_IDS)
 @pytest.mark.parametrize(
     ("body", "detail"),
     [
@@ -69,7 +73,7 @@ def test_an_empty_body_is_refused() -> None:
         receive(b"  ", 10**9)
 
 
-@pytest.mark.parametrize("buffer_bytes", [0, 10**9], ids=["streamed", "whole"])
+@pytest.mark.parametrize("buffer_bytes", RUN_SIZES, ids=RUN_IDS)
 def test_rows_with_unique_keys_fill_their_home_chunks_in_order(buffer_bytes: int) -> None:
     rows = [*make_rows(7), {"claimPromptPay_Key": 8, "group_ID": "{[}]"}, "junk", {"x": [1]}]
     total, stored, moved, chunks = receive(orjson.dumps(rows), buffer_bytes)
@@ -90,3 +94,33 @@ def test_planner_places_a_run_of_rows_in_their_home_chunk_only() -> None:
         planner.place_home(2)
     assert planner.place_home(1) == 1
     assert planner.chunks() == [(0, 3), (1, 3)]
+
+
+def test_keys_placed_a_chunk_at_a_time_pull_their_later_repeats_in() -> None:
+    planner = ChunkPlanner(3)
+    assert planner.fresh([1, 2, 3])
+    assert planner.place_home(3, [1, 2, 3]) == 0
+    assert not planner.fresh([4, 2])
+    assert not planner.fresh([5, 5])
+    assert planner.place(2) == (3, 0, True)
+
+
+@pytest.mark.parametrize("buffer_bytes", [0, 333, 4096, 10**9])
+def test_a_large_spaced_body_is_stored_row_for_row_across_runs(buffer_bytes: int) -> None:
+    """Rows with every field, `json.dumps` spacing, keys repeated far apart: the same rows
+    in the same places, whether cut into hundreds of runs or parsed in one."""
+    rows: list[Any] = [
+        make_row(n % 700, tax_ID=f"{n}, }}, {{", entry_User="loader") for n in range(1000)
+    ]
+    rows[500] = {"claimPromptPay_Key": 3, "group_ID": {"nested": [1, {"a": "}, {"}]}}
+    body = json.dumps(rows).encode()
+    total, stored, moved, chunks = receive(body, buffer_bytes, piece=4093, chunk_size=100)
+    assert total == 1000
+    first_chunk: dict[int, int] = {}
+    expected: dict[int, list[Any]] = {}
+    for index, row in enumerate(rows):
+        chunk = first_chunk.setdefault(row["claimPromptPay_Key"], index // 100)
+        expected.setdefault(chunk, []).append([index, row])
+    assert stored == expected
+    assert moved == {i: c for c, items in expected.items() for i, _ in items if i // 100 != c}
+    assert chunks == sorted((c, len(items)) for c, items in expected.items())

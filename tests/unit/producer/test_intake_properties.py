@@ -284,3 +284,51 @@ def test_a_row_is_refused_when_its_stored_text_passes_the_limit(
         assert isinstance(got, Received), got
         assert ends
         assert not over
+
+
+def character_depth(text: str) -> int:
+    """The deepest nesting of JSON `text`, walking it a character at a time."""
+    level = peak = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            level += 1
+            peak = max(peak, level)
+        elif char in "]}":
+            level -= 1
+    return peak
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    value=st.recursive(
+        st.none() | st.integers() | st.sampled_from(TRICKY) | st.text(max_size=5),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(st.sampled_from(TRICKY) | st.text(max_size=3), inner, max_size=3)
+        ),
+        max_leaves=25,
+    ),
+    run_bytes=run_sizes,
+    seed=st.integers(0, 2**32),
+    indent=st.sampled_from([None, 1]),
+)
+def test_nesting_is_refused_exactly_past_the_limit(
+    value: Any, run_bytes: int, seed: int, indent: int | None
+) -> None:
+    text = json.dumps([value, value], indent=indent)
+    rng = random.Random(seed)
+    for max_depth in (2, 3, 5):
+        limits = IntakeLimits(max_row_bytes=10**6, max_depth=max_depth)
+        got = receive(pieces(text.encode(), rng), run_bytes, limits)
+        assert isinstance(got, TooDeep) == (character_depth(text) > max_depth), (text, got)
+        assert isinstance(got, TooDeep | Received), got

@@ -95,7 +95,7 @@ def test_an_unexpected_error_answers_500_without_trace_or_message(
         assert leaked not in response.text
 
 
-@pytest.mark.parametrize("buffer_bytes", [0, 2**20], ids=["streamed", "whole"])
+@pytest.mark.parametrize("buffer_bytes", [0, 2**20], ids=["a run per row", "one run"])
 @pytest.mark.parametrize(
     "body",
     [
