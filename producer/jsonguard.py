@@ -89,7 +89,7 @@ class RowGuard:
         Flat rows put no bracket in their text but their own braces (a bracket inside a
         string counts as one, which only sends the rows down the slow path), so the text
         cut at each `}` has a piece per row, each longer than its row."""
-        if any(type(row) is not dict for row in rows):
+        if not set(map(type, rows)) <= {dict}:
             return None  # a string row may look flat: "{}..."
         try:
             text = orjson.dumps(list(enumerate(rows, start)))
