@@ -74,7 +74,8 @@ class Settings(BaseSettings):
     result_ttl_s: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
     intake_buffer_bytes: Annotated[int, Field(ge=0, le=2**30)] = 256 * 1024
     """The body is parsed in runs of whole rows of about this size, whatever its size: the
-    producer holds about 30 times this in parsed rows at a time (0: a row at a time)."""
+    producer holds about 4 times this in parsed rows at a time (24 for rows of `{}`);
+    0: a row at a time."""
 
     max_retries: Annotated[int, Field(ge=0, le=100)] = 8
     retry_backoff_s: Annotated[float, Field(gt=0, le=600)] = 1.0

@@ -91,8 +91,15 @@ class _Writer:
     _pool: ThreadPoolExecutor | None = None
     _writing: Future[None] | None = None
 
-    async def write(self, rows: dict[int, list[bytes]], moved: dict[int, int]) -> None:
+    async def write(
+        self, rows: dict[int, list[bytes]], moved: dict[int, int], last: bool = False
+    ) -> None:
+        """Start writing `rows` once the batch before is written (`last`: write them and
+        return when done, with no thread of its own: a small body's only batch)."""
         await self.wait()
+        if last:
+            await anyio.to_thread.run_sync(self.write_rows, rows, moved)
+            return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="claimpay-intake")
         self._writing = self._pool.submit(self.write_rows, rows, moved)
@@ -169,13 +176,16 @@ class _Batcher:
                 await self.flush()
         _check_names(text, rows, self.guard.members - members, all_flat)
 
-    async def flush(self) -> None:
+    async def flush(self, last: bool = False) -> None:
+        """Write the rows placed so far; the `last` time, wait until all are written."""
         if self.buffered:
             rows, moved = dict(self.pending), dict(self.moved)
             self.pending.clear()
             self.moved.clear()
             self.buffered = 0
-            await self.write_rows.write(rows, moved)
+            await self.write_rows.write(rows, moved, last)
+        elif last:
+            await self.write_rows.wait()
 
     def _too_many(self) -> TooManyRows:
         return TooManyRows(f"The body has more than the limit of {self.limits.max_rows} rows.")
@@ -240,8 +250,7 @@ async def receive_array(
                 await batcher.add_run(text, rows)
         for text, rows in cutter.finish():
             await batcher.add_run(text, rows)
-        await batcher.flush()
-        await writer.wait()
+        await batcher.flush(last=True)
     except BaseException:
         await writer.settle()
         raise

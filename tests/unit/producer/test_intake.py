@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -124,3 +125,45 @@ def test_a_large_spaced_body_is_stored_row_for_row_across_runs(buffer_bytes: int
     assert stored == expected
     assert moved == {i: c for c, items in expected.items() for i, _ in items if i // 100 != c}
     assert chunks == sorted((c, len(items)) for c, items in expected.items())
+
+
+def _feed(body: bytes, write: Any, piece: int = 5_000) -> int:
+    async def pieces() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), piece):
+            yield body[start : start + piece]
+
+    async def run() -> int:
+        return await receive_array(
+            pieces(), CLAIM_PROMPT_PAY, ChunkPlanner(10), write, flush_rows=10, buffer_bytes=500
+        )
+
+    return anyio.run(run)
+
+
+def test_a_refused_body_returns_only_once_the_batch_being_written_is_stored() -> None:
+    """Batches are written in a thread while the next run is parsed; the caller discards
+    the job when the intake fails, so no write may land after that."""
+    release, finished = threading.Event(), threading.Event()
+
+    def write(rows: dict[int, list[bytes]], moved: dict[int, int]) -> None:
+        release.wait(5)
+        finished.set()
+
+    threading.Timer(0.2, release.set).start()
+    body = orjson.dumps(make_rows(20))[:-1] + b", nonsense]"  # a batch written, then the fault
+    with pytest.raises(MalformedBody):
+        _feed(body, write)
+    assert finished.is_set()
+
+
+def test_a_failed_write_fails_the_intake() -> None:
+    calls: list[int] = []
+
+    def write(rows: dict[int, list[bytes]], moved: dict[int, int]) -> None:
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise ConnectionError("the job store is gone")
+
+    with pytest.raises(ConnectionError):
+        _feed(orjson.dumps(make_rows(200)), write)
+    assert len(calls) == 2
