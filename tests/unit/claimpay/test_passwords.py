@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import statistics
-import time
+from typing import Literal
 
 import pytest
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from pydantic import ValidationError
 
 from claimpay.passwords import User, UserDirectory, hash_password, is_password_hash
@@ -43,22 +42,27 @@ def test_unknown_users_and_wrong_passwords_get_the_same_none(name: str, password
     assert directory().check(name, password) is None
 
 
-def test_unknown_user_costs_about_as_much_as_a_wrong_password() -> None:
-    """The dummy hash has the configured user's cost parameters, so an unknown name is not
-    answered measurably faster (which would tell which names exist)."""
-    costly = PasswordHasher(time_cost=2, memory_cost=4096, parallelism=1).hash(PASSWORD)
-    users = UserDirectory({"alice": User("alice", costly, frozenset({"demo"}))})
+def test_unknown_user_is_checked_against_a_hash_of_the_same_cost() -> None:
+    """An unknown name runs one Argon2 verification with the configured user's cost
+    parameters (not a cheaper one, nor none), so it is not answered measurably faster,
+    which would tell which names exist."""
+    costly = PasswordHasher(time_cost=3, memory_cost=4096, parallelism=1).hash(PASSWORD)
+    verified: list[str] = []
 
-    def median_s(name: str) -> float:
-        samples = []
-        for _ in range(15):
-            started = time.perf_counter()
-            users.check(name, "wrong")
-            samples.append(time.perf_counter() - started)
-        return statistics.median(samples)
+    class RecordingHasher(PasswordHasher):
+        def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+            verified.append(hash if isinstance(hash, str) else hash.decode())
+            return super().verify(hash, password)
 
-    known, unknown = median_s("alice"), median_s("mallory")
-    assert 0.5 < unknown / known < 2.0, (known, unknown)
+    users = UserDirectory(
+        {"alice": User("alice", costly, frozenset({"demo"}))}, hasher=RecordingHasher()
+    )
+    assert users.check("alice", "wrong") is None
+    assert users.check("mallory", "wrong") is None
+    assert len(verified) == 2
+    known, unknown = (extract_parameters(h) for h in verified)
+    assert verified[1] != costly
+    assert unknown == known
 
 
 def test_users_setting_takes_only_argon2_hashes() -> None:
