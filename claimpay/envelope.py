@@ -1,4 +1,4 @@
-"""The 207 multi-status envelope and the request-level error envelope.
+"""Row results and the 207 multi-status envelope, and the request-level error envelope.
 
 Workers store results compactly, `[index, status, body, key]` with `body` null for the
 standard "Created"/"Updated"; readers expand them here, streaming, in input order.
@@ -6,33 +6,82 @@ standard "Created"/"Updated"; readers expand them here, streaming, in input orde
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from enum import IntEnum
+from typing import Any, NamedTuple
 
 import orjson
 
 from claimpay.entities import EntitySpec
 
-CREATED = 201
-UPDATED = 200
-INVALID = 400
-NOT_PROCESSED = 409
-"""A row of a cancelled job that no worker applied."""
+
+class RowStatus(IntEnum):
+    """The HTTP status of one row's result (`data[].status` of the 207 envelope)."""
+
+    UPDATED = 200
+    """The row's key existed: the row was updated."""
+    CREATED = 201
+    """The row's key was new: the row was inserted."""
+    INVALID = 400
+    """The row failed validation (its body names each bad field); never applied."""
+    NOT_PROCESSED = 409
+    """The job was cancelled before a worker applied the row."""
+    REJECTED = 422
+    """The database refused the row (a constraint); the chunk's other rows were applied."""
+    INTERNAL_ERROR = 500
+    """An unexpected fault, or a chunk that failed too often; the row was not applied."""
+    UNAVAILABLE = 503
+    """The database stayed unavailable through every retry; the row may not be applied."""
+
+
+def is_success(status: int) -> bool:
+    """A 2xx row status: the row was applied (or a dry run would apply it)."""
+    return 200 <= status < 300
+
+
 NOT_PROCESSED_BODY = "Not processed: job cancelled"
-STANDARD_BODIES = {CREATED: "Created", UPDATED: "Updated", NOT_PROCESSED: NOT_PROCESSED_BODY}
+STANDARD_BODIES: dict[int, str] = {
+    RowStatus.CREATED: "Created",
+    RowStatus.UPDATED: "Updated",
+    RowStatus.NOT_PROCESSED: NOT_PROCESSED_BODY,
+}
 
-Outcome = tuple[int, int, str | None, Any]
-"""A stored row result: (input index, HTTP status, body or None for the standard one, key)."""
+
+class Outcome(NamedTuple):
+    """A row's result, in the order of its stored form `[index, status, body, key]`."""
+
+    position: int
+    """The row's index in the batch (from 0); the stored form's `index`."""
+    status: int
+    """A `RowStatus` (read back from the store as a plain int)."""
+    body: str | None
+    """The message, or None for the status's standard body (`STANDARD_BODIES`)."""
+    key: Any
+    """The row's key, or None when the row has no usable one."""
 
 
-def outcome(index: int, status: int, key: Any, body: str | None = None) -> Outcome:
+def outcome(index: int, status: RowStatus, key: Any, body: str | None = None) -> Outcome:
     """A compact row result; the standard bodies are left out to keep results small."""
-    return (index, status, None if STANDARD_BODIES.get(status) == body else body, key)
+    return Outcome(index, status, None if STANDARD_BODIES.get(status) == body else body, key)
 
 
-def expand(
-    spec: EntitySpec, item: Outcome | list[Any], attempts: list[Any] | None = None
-) -> dict[str, Any]:
+def encode_outcomes(outcomes: Sequence[Outcome]) -> bytes:
+    """The stored form of row results: a JSON array of `[index, status, body, key]`."""
+    return orjson.dumps(outcomes, default=_as_tuple)
+
+
+def decode_outcomes(blob: bytes | str | None) -> list[Outcome]:
+    """Row results from their stored form (`encode_outcomes`); empty for None."""
+    return [Outcome._make(item) for item in orjson.loads(blob)] if blob else []
+
+
+def _as_tuple(value: Any) -> tuple[Any, ...]:
+    if isinstance(value, Outcome):
+        return tuple(value)
+    raise TypeError(f"{type(value).__name__} is not a row result")
+
+
+def expand(spec: EntitySpec, item: Outcome, attempts: list[Any] | None = None) -> dict[str, Any]:
     """One `data[]` item of the envelope; a retried row also lists its earlier `attempts`."""
     _, status, body, key = item
     expanded: dict[str, Any] = {

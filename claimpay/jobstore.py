@@ -19,7 +19,13 @@ from redis.typing import EncodableT, FieldT
 
 from claimpay import jobids, lua, stats
 from claimpay.clock import utc_now_iso
-from claimpay.envelope import CREATED, NOT_PROCESSED, UPDATED, Outcome
+from claimpay.envelope import (
+    Outcome,
+    RowStatus,
+    decode_outcomes,
+    encode_outcomes,
+    is_success,
+)
 from claimpay.jobs import JobMeta, JobState
 from claimpay.keys import JobKeys, StoreKeys
 
@@ -262,7 +268,7 @@ class JobStore:
         job_id: str,
         chunk_no: int,
         outcomes: Sequence[Outcome],
-        merged: Sequence[Any] | None = None,
+        merged: Sequence[Outcome] | None = None,
         retry_round: int = 0,
     ) -> bool:
         """Store a chunk's results and count `outcomes` once; True when this finished the job.
@@ -271,8 +277,10 @@ class JobStore:
         `outcomes` are the rows just applied. A chunk with any row not 2xx keeps its rows
         (until the TTL) so that `POST /jobs/{id}/retry` can apply them again.
         """
-        statuses = Counter(item[1] for item in outcomes)
-        created, updated, skipped = statuses[CREATED], statuses[UPDATED], statuses[NOT_PROCESSED]
+        statuses = Counter(item.status for item in outcomes)
+        created = statuses[RowStatus.CREATED]
+        updated = statuses[RowStatus.UPDATED]
+        skipped = statuses[RowStatus.NOT_PROCESSED]
         stored = outcomes if merged is None else merged
         keys = self.keys(job_id)
         result = self._record(
@@ -288,7 +296,7 @@ class JobStore:
             ],
             args=[
                 chunk_no,
-                orjson.dumps(stored),
+                encode_outcomes(stored),
                 len(outcomes),
                 created,
                 updated,
@@ -297,16 +305,16 @@ class JobStore:
                 utc_now_iso(),
                 self.ttl_s,
                 job_id,
-                int(_any_failed(statuses if merged is None else {item[1] for item in merged})),
+                int(_any_failed(statuses if merged is None else {item.status for item in merged})),
                 retry_round,
             ],
         )
         return int(result) == 2
 
-    def stored_results(self, job_id: str, chunk_no: int) -> list[Any]:
-        """The chunk's stored result items (empty if none)."""
+    def stored_results(self, job_id: str, chunk_no: int) -> list[Outcome]:
+        """The chunk's stored results (empty if none)."""
         blob = self.redis.get(self.keys(job_id).results(chunk_no))
-        return list(orjson.loads(blob)) if blob else []
+        return decode_outcomes(cast(bytes | None, blob))
 
     def cancel(self, job_id: str) -> JobState | None:
         """Ask for the job to stop: chunks not started are skipped. Returns the new state."""
@@ -362,14 +370,14 @@ class JobStore:
 
     def iter_outcomes(
         self, meta: JobMeta, start: int = 0, stop: int | None = None
-    ) -> Iterator[Any]:
+    ) -> Iterator[Outcome]:
         """Stored results of input rows `start..stop-1`, in input order, a chunk at a time."""
         stop = meta.total if stop is None else min(stop, meta.total)
         keys = self.keys(meta.job_id)
         size = meta.chunk_size
         has_moved = bool(self.redis.exists(keys.moved))
         loaded: set[int] = set()
-        pending: dict[int, Any] = {}
+        pending: dict[int, Outcome] = {}
         block_start = start
         while block_start < stop:
             home = block_start // size
@@ -380,17 +388,18 @@ class JobStore:
                 moved = self.redis.hmget(keys.moved, indexes)
                 sources.update(int(c) for c in moved if c is not None)
             for chunk_no in sorted(sources - loaded):
-                blob = self.redis.get(keys.results(chunk_no))
-                for item in orjson.loads(blob) if blob else ():
-                    pending[item[0]] = item
+                blob = cast(bytes | None, self.redis.get(keys.results(chunk_no)))
+                for item in decode_outcomes(blob):
+                    pending[item.position] = item
                 loaded.add(chunk_no)
             for index in range(block_start, block_stop):
-                yield pending.pop(index, None) or (index, 500, MISSING_RESULT, None)
+                found = pending.pop(index, None)
+                yield found or Outcome(index, RowStatus.INTERNAL_ERROR, MISSING_RESULT, None)
             block_start = block_stop
 
 
 def _any_failed(statuses: Iterable[int]) -> bool:
-    return any(not 200 <= status < 300 for status in statuses)
+    return not all(is_success(status) for status in statuses)
 
 
 def decode_items(element: bytes) -> list[tuple[int, Any]]:

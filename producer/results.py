@@ -14,7 +14,7 @@ import orjson
 from fastapi.responses import StreamingResponse
 
 from claimpay.entities import get_entity
-from claimpay.envelope import expand, stream_envelope
+from claimpay.envelope import Outcome, expand, is_success, stream_envelope
 from claimpay.jobs import JobMeta
 from claimpay.jobstore import JobStore
 from producer.problems import Problem
@@ -31,9 +31,9 @@ def parse_status_filter(text: str | None) -> StatusFilter | None:
     if not text:
         return None
     if text == "failed":
-        return lambda status: not 200 <= status < 300
+        return lambda status: not is_success(status)
     if text == "succeeded":
-        return lambda status: 200 <= status < 300
+        return is_success
     codes: set[int] = set()
     for part in text.split(","):
         part = part.strip().lower()
@@ -130,12 +130,12 @@ def _items(
     spec = get_entity(meta.entity)
     history = store.history(meta.job_id) if meta.round else {}
     if keep is None:
-        outcomes: Iterator[Any] = store.iter_outcomes(meta, start, stop)
+        outcomes: Iterator[Outcome] = store.iter_outcomes(meta, start, stop)
     else:
-        wanted = (item for item in store.iter_outcomes(meta) if keep(item[1]))
+        wanted = (item for item in store.iter_outcomes(meta) if keep(item.status))
         outcomes = itertools.islice(wanted, start, stop)
     for item in outcomes:
-        yield expand(spec, item, history.get(item[0]))
+        yield expand(spec, item, history.get(item.position))
 
 
 def _csv(items: Iterator[dict[str, Any]], batch: int = 2000) -> Iterator[bytes]:

@@ -16,11 +16,10 @@ from typing import Any
 import orjson
 from redis.typing import EncodableT, FieldT
 
-from claimpay.envelope import CREATED, NOT_PROCESSED, STANDARD_BODIES, UPDATED
+from claimpay.envelope import STANDARD_BODIES, Outcome, RowStatus
 from claimpay.jobs import JobMeta, JobState
 from claimpay.jobstore import JobStore
 
-SERVER_ERRORS = frozenset(range(500, 600))
 RETRY_LOCK_S = 120
 
 
@@ -70,8 +69,8 @@ def _collect(
     history: dict[str, bytes] = {}
     deltas: Counter[str] = Counter()
     for chunk_no in sorted(int(c) for c in store.redis.smembers(keys.chunks)):
-        wanted = {item[0]: item for item in store.stored_results(meta.job_id, chunk_no)}
-        wanted = {i: item for i, item in wanted.items() if item[1] in statuses}
+        wanted = {item.position: item for item in store.stored_results(meta.job_id, chunk_no)}
+        wanted = {i: item for i, item in wanted.items() if item.status in statuses}
         if not wanted:
             continue
         chosen = [i for i, _ in store.load_rows(meta.job_id, chunk_no) if i in wanted]
@@ -83,9 +82,9 @@ def _collect(
         earlier = _earlier_attempts(store, meta.job_id, chosen)
         for index in chosen:
             item = wanted[index]
-            attempts = [*earlier.get(item[0], []), _attempt(item)]
-            history[str(item[0])] = orjson.dumps(attempts)
-            deltas.update(_counted_as(item[1]))
+            attempts = [*earlier.get(item.position, []), _attempt(item)]
+            history[str(item.position)] = orjson.dumps(attempts)
+            deltas.update(_counted_as(item.status))
     return plan, rows, history, deltas
 
 
@@ -134,17 +133,17 @@ def _earlier_attempts(store: JobStore, job_id: str, indexes: list[int]) -> dict[
     return {i: orjson.loads(blob) for i, blob in zip(indexes, found, strict=True) if blob}
 
 
-def _attempt(item: list[Any]) -> dict[str, Any]:
-    status, body = item[1], item[2]
-    return {"status": status, "body": body if body is not None else STANDARD_BODIES[status]}
+def _attempt(item: Outcome) -> dict[str, Any]:
+    body = item.body if item.body is not None else STANDARD_BODIES[item.status]
+    return {"status": item.status, "body": body}
 
 
 def _counted_as(status: int) -> dict[str, int]:
     """The job counters a row with `status` added to when it was recorded."""
-    if status == CREATED:
+    if status == RowStatus.CREATED:
         return {"processed": 1, "created": 1}
-    if status == UPDATED:
+    if status == RowStatus.UPDATED:
         return {"processed": 1, "updated": 1}
-    if status == NOT_PROCESSED:
+    if status == RowStatus.NOT_PROCESSED:
         return {"processed": 1, "notProcessed": 1}
     return {"processed": 1, "failed": 1}

@@ -10,16 +10,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from claimpay.clock import utc_now
 from claimpay.entities import EntitySpec
-from claimpay.envelope import CREATED, INVALID, UPDATED, Outcome, outcome
+from claimpay.envelope import Outcome, RowStatus, outcome
 from claimpay.jobstore import decode_items
 from claimpay.rows import InvalidRow, validate_items, validate_row, validate_rows
 from worker import ledger
 from worker.errors import TransientError, is_row_rejection, is_transient
 from worker.upsert import upsert_rows
 
-UNAVAILABLE = 503
-INTERNAL = 500
-WOULD = {CREATED: "Would create", UPDATED: "Would update"}
+WOULD: dict[int, str] = {RowStatus.CREATED: "Would create", RowStatus.UPDATED: "Would update"}
 """Bodies of a dry run's rows: what a real run would do."""
 
 
@@ -42,7 +40,7 @@ def split_valid(
     for index, raw in raw_rows:
         checked = validate_row(spec, raw)
         if isinstance(checked, InvalidRow):
-            invalid.append(outcome(index, INVALID, checked.key, checked.message))
+            invalid.append(outcome(index, RowStatus.INVALID, checked.key, checked.message))
         else:
             valid.append((index, checked.values))
     return valid, invalid
@@ -117,7 +115,7 @@ def apply_valid(
                 if not isolate and is_row_rejection(exc):
                     raise _RowRejected from exc
                 raise
-            outcomes = sorted(invalid + applied, key=lambda item: item[0])
+            outcomes = sorted(invalid + applied, key=_by_position)
             ledger.record(conn, job_id, chunk_no, outcomes, now)
         return outcomes
 
@@ -156,8 +154,11 @@ def _rehearse(
             applied = upsert_rows(conn, table, spec.key_column, valid, user=user, now=utc_now())
         finally:
             transaction.rollback()
-    would = [outcome(i, status, key, WOULD.get(status, body)) for i, status, body, key in applied]
-    return sorted(invalid + would, key=lambda item: item[0])
+    would = [
+        outcome(item.position, RowStatus(item.status), item.key, WOULD.get(item.status, item.body))
+        for item in applied
+    ]
+    return sorted(invalid + would, key=_by_position)
 
 
 def _stored_or_raise(engine: Engine, job_id: str, chunk_no: int) -> list[Outcome]:
@@ -169,9 +170,13 @@ def _stored_or_raise(engine: Engine, job_id: str, chunk_no: int) -> list[Outcome
 
 
 def failed_valid(
-    spec: EntitySpec, valid: Valid, invalid: list[Outcome], status: int, body: str
+    spec: EntitySpec, valid: Valid, invalid: list[Outcome], status: RowStatus, body: str
 ) -> list[Outcome]:
     """Outcomes for a chunk that could not be applied: invalid rows keep their 400, every
     valid row gets `status` with `body`."""
     failed = [outcome(index, status, values[spec.key_column], body) for index, values in valid]
-    return sorted(invalid + failed, key=lambda item: item[0])
+    return sorted(invalid + failed, key=_by_position)
+
+
+def _by_position(item: Outcome) -> int:
+    return item.position

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from redis.exceptions import RedisError
 
 from claimpay.clock import utc_now
 from claimpay.entities import EntitySpec, get_entity
-from claimpay.envelope import NOT_PROCESSED, NOT_PROCESSED_BODY, Outcome, outcome
+from claimpay.envelope import NOT_PROCESSED_BODY, Outcome, RowStatus, outcome
 from claimpay.jobs import JobMeta
 from claimpay.jobstore import Claim
 from claimpay.logs import bind
 from claimpay.rows import usable_key
 from worker import ledger, metrics
 from worker.apply import (
-    INTERNAL,
-    UNAVAILABLE,
     Valid,
     apply_valid,
     failed_valid,
@@ -61,7 +58,8 @@ def run_chunk(
     if claim is Claim.CANCELLED:
         return _skip_cancelled(ctx, meta, chunk_no)
     if claim is Claim.POISON:
-        return _give_up(ctx, meta, chunk_no, INTERNAL, "Not applied: the chunk failed repeatedly")
+        body = "Not applied: the chunk failed repeatedly"
+        return _give_up(ctx, meta, chunk_no, RowStatus.INTERNAL_ERROR, body)
     with leased(
         ctx.store,
         job_id,
@@ -83,7 +81,7 @@ def give_up_chunk(ctx: WorkerContext, job_id: str, chunk_no: int, attempts: int)
     # "may not": a COMMIT whose answer was lost may have gone through; a retry of the job
     # (POST /jobs/{id}/retry) settles it either way, applying the row exactly once.
     body = f"Database unavailable after {attempts} attempts; the row may not have been applied"
-    return _give_up(ctx, meta, chunk_no, UNAVAILABLE, body)
+    return _give_up(ctx, meta, chunk_no, RowStatus.UNAVAILABLE, body)
 
 
 def _apply(ctx: WorkerContext, meta: JobMeta, chunk_no: int, lease: Lease) -> bool:
@@ -96,9 +94,8 @@ def _apply(ctx: WorkerContext, meta: JobMeta, chunk_no: int, lease: Lease) -> bo
     except Exception as exc:  # a fault of the validation itself: never loop on it
         log.exception("job %s chunk %s: failed with %s", meta.job_id, chunk_no, type(exc).__name__)
         body = f"Internal error while checking the row ({type(exc).__name__})"
-        return _record(
-            ctx, meta, chunk_no, _unchecked(ctx, meta, chunk_no, spec, INTERNAL, body), 0
-        )
+        unchecked = _unchecked(ctx, meta, chunk_no, spec, RowStatus.INTERNAL_ERROR, body)
+        return _record(ctx, meta, chunk_no, unchecked, 0)
     try:
         engine = ctx.engines.get(meta.database)
         table = ENTITY_TABLES[spec.table]
@@ -119,7 +116,7 @@ def _apply(ctx: WorkerContext, meta: JobMeta, chunk_no: int, lease: Lease) -> bo
     except Exception as exc:
         log.exception("job %s chunk %s: failed with %s", meta.job_id, chunk_no, type(exc).__name__)
         body = f"Internal error while applying the row ({type(exc).__name__})"
-        outcomes = failed_valid(spec, valid, invalid, INTERNAL, body)
+        outcomes = failed_valid(spec, valid, invalid, RowStatus.INTERNAL_ERROR, body)
     finished = _record(ctx, meta, chunk_no, outcomes, time.perf_counter() - started)
     _maybe_prune(ctx, meta.database)
     return finished
@@ -136,7 +133,12 @@ def _load(
 
 
 def _unchecked(
-    ctx: WorkerContext, meta: JobMeta, chunk_no: int, spec: EntitySpec, status: int, body: str
+    ctx: WorkerContext,
+    meta: JobMeta,
+    chunk_no: int,
+    spec: EntitySpec,
+    status: RowStatus,
+    body: str,
 ) -> list[Outcome]:
     """`status` with `body` for every row of the chunk, without validating them."""
     rows = ctx.store.load_rows(meta.job_id, chunk_no, retry_round=meta.round > 0)
@@ -145,11 +147,13 @@ def _unchecked(
 
 def _skip_cancelled(ctx: WorkerContext, meta: JobMeta, chunk_no: int) -> bool:
     spec = get_entity(meta.entity)
-    outcomes = _unchecked(ctx, meta, chunk_no, spec, NOT_PROCESSED, NOT_PROCESSED_BODY)
+    outcomes = _unchecked(ctx, meta, chunk_no, spec, RowStatus.NOT_PROCESSED, NOT_PROCESSED_BODY)
     return _record(ctx, meta, chunk_no, outcomes, 0.0)
 
 
-def _give_up(ctx: WorkerContext, meta: JobMeta, chunk_no: int, status: int, body: str) -> bool:
+def _give_up(
+    ctx: WorkerContext, meta: JobMeta, chunk_no: int, status: RowStatus, body: str
+) -> bool:
     spec = get_entity(meta.entity)
     try:
         outcomes = failed_valid(spec, *_load(ctx, meta, chunk_no, spec), status, body)
@@ -164,11 +168,11 @@ def _give_up(ctx: WorkerContext, meta: JobMeta, chunk_no: int, status: int, body
 def _record(
     ctx: WorkerContext, meta: JobMeta, chunk_no: int, outcomes: list[Outcome], seconds: float
 ) -> bool:
-    merged: list[Any] | None = None
+    merged: list[Outcome] | None = None
     if meta.round:
         # A retry round applied some rows of the chunk; the others keep their result.
-        by_index = {item[0]: item for item in ctx.store.stored_results(meta.job_id, chunk_no)}
-        by_index.update((item[0], item) for item in outcomes)
+        by_index = {item.position: item for item in ctx.store.stored_results(meta.job_id, chunk_no)}
+        by_index.update((item.position, item) for item in outcomes)
         merged = [by_index[index] for index in sorted(by_index)]
     finished = ctx.store.record_chunk(meta.job_id, chunk_no, outcomes, merged, meta.round)
     metrics.current().chunk_recorded(meta.database, outcomes, seconds, meta.dry_run)

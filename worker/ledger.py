@@ -9,10 +9,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import cast
 
-import orjson
 from sqlalchemy import Connection, Table, bindparam, delete, select
 
-from claimpay.envelope import Outcome
+from claimpay.envelope import Outcome, decode_outcomes, encode_outcomes
 from worker.models import ChunkLedger
 
 _ledger = cast(Table, ChunkLedger.__table__)
@@ -26,7 +25,7 @@ _RECORD = _ledger.insert()
 def lookup(conn: Connection, job_id: str, chunk_no: int) -> list[Outcome] | None:
     """The outcomes stored for this chunk, or None if it was never applied."""
     blob = conn.execute(_LOOKUP, {"job_id": job_id, "chunk_no": chunk_no}).scalar_one_or_none()
-    return None if blob is None else [tuple(item) for item in orjson.loads(blob)]
+    return None if blob is None else decode_outcomes(blob)
 
 
 def record(
@@ -34,7 +33,7 @@ def record(
 ) -> None:
     """Store the chunk's outcomes; fails (IntegrityError) if another run recorded it first."""
     values = {"job_id": job_id, "chunk_no": chunk_no, "applied_at": now}
-    conn.execute(_RECORD, {**values, "outcomes": orjson.dumps(outcomes)})
+    conn.execute(_RECORD, {**values, "outcomes": encode_outcomes(outcomes)})
 
 
 def prune(conn: Connection, older_than: datetime) -> int:

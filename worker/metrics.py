@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from claimpay import multiproc
-from claimpay.envelope import Outcome
+from claimpay.envelope import Outcome, RowStatus
 from claimpay.settings import Settings
 
 if TYPE_CHECKING:
@@ -30,14 +30,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("claimpay.worker")
 
 CHUNK_SECONDS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
-ROW_OUTCOMES = {
-    201: "created",
-    200: "updated",
-    400: "invalid",
-    409: "not_processed",
-    422: "rejected",
-    500: "error",
-    503: "unavailable",
+ROW_OUTCOMES: dict[int, str] = {
+    RowStatus.CREATED: "created",
+    RowStatus.UPDATED: "updated",
+    RowStatus.INVALID: "invalid",
+    RowStatus.NOT_PROCESSED: "not_processed",
+    RowStatus.REJECTED: "rejected",
+    RowStatus.INTERNAL_ERROR: "error",
+    RowStatus.UNAVAILABLE: "unavailable",
 }
 """Row status -> `outcome` label; any other status counts as `other`."""
 
@@ -125,7 +125,7 @@ class WorkerMetrics(NullMetrics):
         self.chunks.labels(database).inc()
         counts: dict[str, int] = {}
         for item in outcomes:
-            label = "dry_run" if dry_run else ROW_OUTCOMES.get(item[1], "other")
+            label = "dry_run" if dry_run else ROW_OUTCOMES.get(item.status, "other")
             counts[label] = counts.get(label, 0) + 1
         for label, count in counts.items():
             self.rows.labels(database, label).inc(count)

@@ -18,12 +18,10 @@ from typing import Any
 from sqlalchemy import Connection, Table
 from sqlalchemy.exc import DBAPIError
 
-from claimpay.envelope import CREATED, UPDATED, Outcome, outcome
+from claimpay.envelope import Outcome, RowStatus, outcome
 from worker.errors import is_row_rejection
 from worker.upsert.fields import Defaults
 from worker.upsert.strategies import strategy_for
-
-REJECTED = 422
 
 IndexedRow = tuple[int, dict[str, Any]]
 
@@ -51,7 +49,11 @@ def upsert_rows(
     def apply(wave: list[IndexedRow]) -> list[Outcome]:
         created = strategy(conn, table, key_column, [values for _, values in wave], defaults)
         return [
-            outcome(index, CREATED if was_created else UPDATED, values[key_column])
+            outcome(
+                index,
+                RowStatus.CREATED if was_created else RowStatus.UPDATED,
+                values[key_column],
+            )
             for (index, values), was_created in zip(wave, created, strict=True)
         ]
 
@@ -64,14 +66,14 @@ def upsert_rows(
                 raise
             if len(wave) == 1:
                 index, values = wave[0]
-                return [outcome(index, REJECTED, values[key_column], _rejection(exc))]
+                return [outcome(index, RowStatus.REJECTED, values[key_column], _rejection(exc))]
             middle = len(wave) // 2
             return apply_isolating(wave[:middle]) + apply_isolating(wave[middle:])
 
     outcomes: list[Outcome] = []
     for wave in waves(rows, key_column):
         outcomes.extend(apply_isolating(wave) if isolate else apply(wave))
-    outcomes.sort(key=lambda item: item[0])
+    outcomes.sort(key=lambda item: item.position)
     return outcomes
 
 

@@ -6,15 +6,7 @@ import fakeredis
 import orjson
 import pytest
 
-from claimpay.envelope import (
-    CREATED,
-    INVALID,
-    NOT_PROCESSED,
-    NOT_PROCESSED_BODY,
-    UPDATED,
-    Outcome,
-    outcome,
-)
+from claimpay.envelope import NOT_PROCESSED_BODY, Outcome, RowStatus, outcome
 from claimpay.jobs import JobMeta, JobState
 from claimpay.jobstore import MISSING_RESULT, Claim, JobStore
 from tests.factories import make_row
@@ -26,10 +18,14 @@ TTL_S = 3600
 LAYOUT = {0: [(0, 1), (1, 2), (3, 1), (5, 1)], 1: [(2, 3)], 2: [(4, 4)]}
 MOVED = {3: 0, 5: 0}
 RESULTS: dict[int, list[Outcome]] = {
-    0: [outcome(0, CREATED, 1), outcome(1, CREATED, 2), outcome(3, UPDATED, 1),
-        outcome(5, UPDATED, 1)],
-    1: [outcome(2, CREATED, 3)],
-    2: [outcome(4, INVALID, 4, "tax_ID: too long")],
+    0: [
+        outcome(0, RowStatus.CREATED, 1),
+        outcome(1, RowStatus.CREATED, 2),
+        outcome(3, RowStatus.UPDATED, 1),
+        outcome(5, RowStatus.UPDATED, 1),
+    ],
+    1: [outcome(2, RowStatus.CREATED, 3)],
+    2: [outcome(4, RowStatus.INVALID, 4, "tax_ID: too long")],
 }  # fmt: skip
 
 
@@ -165,9 +161,11 @@ def test_cancel_skips_chunks_not_started_and_finishes_as_cancelled(job_store: Jo
     assert job_store.cancel(JOB) is JobState.CANCELLING
     assert job_store.claim(JOB, 1, "w1", 30, 5) is Claim.CANCELLED
     job_store.record_chunk(JOB, 0, RESULTS[0])
-    skipped = [outcome(2, NOT_PROCESSED, 3, NOT_PROCESSED_BODY)]
+    skipped = [outcome(2, RowStatus.NOT_PROCESSED, 3, NOT_PROCESSED_BODY)]
     job_store.record_chunk(JOB, 1, skipped)
-    assert job_store.record_chunk(JOB, 2, [outcome(4, NOT_PROCESSED, 4, NOT_PROCESSED_BODY)])
+    assert job_store.record_chunk(
+        JOB, 2, [outcome(4, RowStatus.NOT_PROCESSED, 4, NOT_PROCESSED_BODY)]
+    )
     meta = job_store.meta(JOB)
     assert meta is not None
     assert meta.state is JobState.CANCELLED
@@ -208,10 +206,10 @@ def test_record_chunk_twice_counts_once_and_keeps_the_first_results(job_store: J
     meta = store_job(job_store)
     job_store.record_chunk(JOB, 2, RESULTS[2])
     before = job_store.meta(JOB)
-    assert job_store.record_chunk(JOB, 2, [outcome(4, CREATED, 4)]) is False
+    assert job_store.record_chunk(JOB, 2, [outcome(4, RowStatus.CREATED, 4)]) is False
     assert job_store.meta(JOB) == before
     record_all(job_store, [0, 1])
-    assert list(job_store.iter_outcomes(meta, 4, 5)) == [list(RESULTS[2][0])]
+    assert list(job_store.iter_outcomes(meta, 4, 5)) == [RESULTS[2][0]]
 
 
 def test_record_chunk_deletes_the_chunk_rows(job_store: JobStore) -> None:
@@ -251,7 +249,14 @@ def test_iter_outcomes_returns_input_order_including_moved_rows(job_store: JobSt
     record_all(job_store, [2, 0, 1])
     items = list(job_store.iter_outcomes(meta))
     assert [item[0] for item in items] == [0, 1, 2, 3, 4, 5]
-    assert [item[1] for item in items] == [CREATED, CREATED, CREATED, UPDATED, INVALID, UPDATED]
+    assert [item[1] for item in items] == [
+        RowStatus.CREATED,
+        RowStatus.CREATED,
+        RowStatus.CREATED,
+        RowStatus.UPDATED,
+        RowStatus.INVALID,
+        RowStatus.UPDATED,
+    ]
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import re
 import orjson
 
 from claimpay import lua
-from claimpay.envelope import CREATED, INVALID, UPDATED, outcome
+from claimpay.envelope import RowStatus, outcome
 from claimpay.jobstore import JobStore
 from claimpay.stats import (
     JOB_DURATION_BUCKETS_S,
@@ -48,10 +48,10 @@ def test_a_job_is_counted_once_from_submission_to_completion(job_store: JobStore
     assert dict(after_seal.job_rows.buckets)[10] == 1
     assert dict(after_seal.job_rows.buckets)[1] == 0
 
-    first = [outcome(0, CREATED, 0), outcome(1, INVALID, 1, "bad")]
+    first = [outcome(0, RowStatus.CREATED, 0), outcome(1, RowStatus.INVALID, 1, "bad")]
     assert not job_store.record_chunk("j1", 0, first)
     job_store.record_chunk("j1", 0, first)  # redelivered: counted once
-    assert job_store.record_chunk("j1", 1, [outcome(2, UPDATED, 2)])
+    assert job_store.record_chunk("j1", 1, [outcome(2, RowStatus.UPDATED, 2)])
     stats = read_stats(job_store.redis, key)
     assert stats.rows == {"created": 1, "updated": 1, "failed": 1, "not_processed": 0, "dry_run": 0}
     assert stats.jobs_finished == {"completed": 1, "cancelled": 0}
@@ -62,10 +62,10 @@ def test_a_job_is_counted_once_from_submission_to_completion(job_store: JobStore
 
 def test_a_cancelled_job_counts_as_cancelled(job_store: JobStore) -> None:
     store_job(job_store, "j2", rows=1, chunks=1)
-    job_store.record_chunk("j2", 0, [outcome(0, CREATED, 0)])
+    job_store.record_chunk("j2", 0, [outcome(0, RowStatus.CREATED, 0)])
     store_job(job_store, "j3", rows=1, chunks=1)
     job_store.cancel("j3")
-    job_store.record_chunk("j3", 0, [outcome(0, 409, 0)])
+    job_store.record_chunk("j3", 0, [outcome(0, RowStatus.NOT_PROCESSED, 0)])
     stats = read_stats(job_store.redis, job_store.store_keys.stats)
     assert stats.jobs_finished == {"completed": 1, "cancelled": 1}
     assert stats.rows["not_processed"] == 1
@@ -77,7 +77,11 @@ def test_a_dry_runs_rows_count_as_dry_run_not_as_written(job_store: JobStore) ->
         "j4", entity="claim-prompt-pays", database="demo", user="u", chunk_size=2, dry_run=True
     )
     job_store.seal("j4", total=2, chunk_nos=[0])
-    job_store.record_chunk("j4", 0, [outcome(0, CREATED, 0, "Would create"), outcome(1, 400, 1)])
+    job_store.record_chunk(
+        "j4",
+        0,
+        [outcome(0, RowStatus.CREATED, 0, "Would create"), outcome(1, RowStatus.INVALID, 1)],
+    )
     stats = read_stats(job_store.redis, job_store.store_keys.stats)
     assert stats.rows == {"created": 0, "updated": 0, "failed": 0, "not_processed": 0, "dry_run": 2}
     assert stats.jobs_finished["completed"] == 1

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from claimpay.envelope import CREATED, outcome
+from claimpay.envelope import RowStatus, outcome
 from claimpay.jobstore import JobStore
 from producer.joblist import list_jobs
 from tests.factories import NARROW_KEY
@@ -79,7 +79,7 @@ def test_state_filter_counts_only_matching_jobs(api: Api, auth_headers: Headers)
     now = time.time()
     add_job(api.store, job_id(1), "demo", now - 2)
     add_job(api.store, job_id(2), "demo", now - 1)
-    api.store.record_chunk(job_id(1), 0, [outcome(0, CREATED, 1)])
+    api.store.record_chunk(job_id(1), 0, [outcome(0, RowStatus.CREATED, 1)])
     headers = auth_headers(database=None)
     ids, pagination = listing(api, headers, "?state=completed")
     assert ids == [job_id(1)]

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, Table, event, select
 
 from claimpay.entities import CLAIM_PROMPT_PAY
-from claimpay.envelope import Outcome
+from claimpay.envelope import Outcome, RowStatus
 from tests.factories import make_row
 from worker import apply, ledger
 from worker.apply import apply_chunk, failed_valid, split_valid
@@ -161,7 +161,9 @@ def test_unopenable_database_raises_transient_error(tmp_path: Path, table: Table
 def test_a_failed_chunk_gives_valid_rows_the_status_and_keeps_the_400s() -> None:
     rows = [(5, make_row(1)), (6, {"claimPromptPay_Key": 2, "plan_ID": 3}), (7, make_row(3))]
     valid, invalid = split_valid(CLAIM_PROMPT_PAY, rows)
-    outcomes = failed_valid(CLAIM_PROMPT_PAY, valid, invalid, 503, "Database unavailable")
+    outcomes = failed_valid(
+        CLAIM_PROMPT_PAY, valid, invalid, RowStatus.UNAVAILABLE, "Database unavailable"
+    )
     assert outcomes == [
         (5, 503, "Database unavailable", 1),
         (6, 400, "plan_ID: Input should be a valid string", 2),
@@ -187,8 +189,8 @@ def ledger_engine(tmp_path: Path) -> Iterator[Engine]:
 
 def test_ledger_prune_forgets_only_entries_older_than_the_horizon(ledger_engine: Engine) -> None:
     with ledger_engine.begin() as conn:
-        ledger.record(conn, "old", 0, [(0, 201, None, 1)], NOW - timedelta(days=8))
-        ledger.record(conn, "new", 0, [(0, 201, None, 1)], NOW - timedelta(days=6))
+        ledger.record(conn, "old", 0, [Outcome(0, 201, None, 1)], NOW - timedelta(days=8))
+        ledger.record(conn, "new", 0, [Outcome(0, 201, None, 1)], NOW - timedelta(days=6))
         horizon = ledger.prune_horizon(NOW, 7 * 24 * 3600)
         assert horizon == NOW - timedelta(days=7)
         assert ledger.prune(conn, horizon) == 1

@@ -7,7 +7,7 @@ import sys
 
 from prometheus_client import CollectorRegistry
 
-from claimpay.envelope import CREATED, INVALID, UPDATED, outcome
+from claimpay.envelope import Outcome, RowStatus, outcome
 from claimpay.messaging import APPLY_CHUNK, NOTIFY_JOB
 from worker import metrics
 from worker.observability import task_fields
@@ -21,10 +21,15 @@ def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
 def test_a_recorded_chunk_counts_its_rows_by_database_and_outcome() -> None:
     registry = CollectorRegistry()
     recorder = metrics.WorkerMetrics(registry)
-    outcomes = [outcome(0, CREATED, 1), outcome(1, UPDATED, 2), outcome(2, INVALID, 3, "x"),
-                outcome(3, 503, 4, "down"), outcome(4, 418, 5, "odd")]  # fmt: skip
+    outcomes = [
+        outcome(0, RowStatus.CREATED, 1),
+        outcome(1, RowStatus.UPDATED, 2),
+        outcome(2, RowStatus.INVALID, 3, "x"),
+        outcome(3, RowStatus.UNAVAILABLE, 4, "down"),
+        Outcome(4, 418, "odd", 5),
+    ]
     recorder.chunk_recorded("acme", outcomes, 0.2)
-    recorder.chunk_recorded("acme", [outcome(5, CREATED, 6)], 0.0)  # skipped: no latency
+    recorder.chunk_recorded("acme", [outcome(5, RowStatus.CREATED, 6)], 0.0)  # skipped: no latency
     assert value(registry, "claimpay_worker_rows_total", database="acme", outcome="created") == 2
     for label in ("updated", "invalid", "unavailable", "other"):
         assert value(registry, "claimpay_worker_rows_total", database="acme", outcome=label) == 1

@@ -6,7 +6,7 @@ import time
 
 import orjson
 
-from claimpay.envelope import CREATED, outcome
+from claimpay.envelope import RowStatus, outcome
 from claimpay.jobstore import JobStore
 from tests.factories import make_row, make_settings
 from tests.fakes import RecordingEnqueuer as Recorder
@@ -37,7 +37,7 @@ def test_stalled_job_with_an_empty_queue_gets_its_unfinished_chunks_again(
 ) -> None:
     store_job(job_store, "j1", 3)
     job_store.claim("j1", 0, "alive", 30, 5)
-    job_store.record_chunk("j1", 2, [outcome(2, CREATED, 2)])
+    job_store.record_chunk("j1", 2, [outcome(2, RowStatus.CREATED, 2)])
     later = time.time() + 61
     assert sweep(job_store, Recorder(), SETTINGS, lambda: 0, now=later) == {"j1": [1]}
 
@@ -57,7 +57,7 @@ def test_progressing_job_is_left_alone(job_store: JobStore) -> None:
 
 def test_finished_and_expired_jobs_leave_the_index(job_store: JobStore) -> None:
     store_job(job_store, "done", 1)
-    job_store.record_chunk("done", 0, [outcome(0, CREATED, 0)])
+    job_store.record_chunk("done", 0, [outcome(0, RowStatus.CREATED, 0)])
     store_job(job_store, "gone", 1)
     job_store.redis.delete(job_store.keys("gone").meta)
     job_store.redis.zadd(job_store.store_keys.active, {"done": 1})
