@@ -24,11 +24,6 @@ def key_digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
-def hashed_key(key: str) -> str:
-    """The `sha256:<hex>` form of `key`, to configure instead of the key itself."""
-    return HASHED_PREFIX + key_digest(key).hex()
-
-
 def configured_digest(entry: str) -> bytes:
     """The digest a configured key stands for; raises `ValueError` for a malformed hash."""
     if entry.startswith(HASHED_PREFIX):

@@ -182,10 +182,3 @@ class TokenIssuer:
 def mint_token(secret: str, subject: str, ttl_s: int, algorithm: str = "HS256") -> str:
     """A token for `subject` signed with an HMAC `secret`, valid for `ttl_s` seconds."""
     return TokenIssuer(algorithm, secret).mint(subject, ttl_s)
-
-
-def verify_token(token: str, secret: str, algorithm: str = "HS256", leeway_s: int = 30) -> str:
-    """The subject of an HMAC-signed token; `InvalidToken` unless it is signed with
-    `algorithm` and current."""
-    policy = TokenPolicy.build([algorithm], hmac_secret=secret, leeway_s=leeway_s)
-    return policy.verify(token).subject

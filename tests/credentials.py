@@ -9,6 +9,9 @@ from argon2 import PasswordHasher
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from claimpay.keyring import HASHED_PREFIX, key_digest
+from producer.tokens import TokenPolicy
+
 USER = "alice"
 PASSWORD = "correct horse battery staple"
 
@@ -23,6 +26,18 @@ def user_config(
 ) -> dict[str, object]:
     """One `CLAIMPAY_USERS` entry."""
     return {"password_hash": cheap_hash(password), "databases": list(databases)}
+
+
+def hashed_key(key: str) -> str:
+    """The `sha256:<hex>` form of `key`, configured instead of the key (README)."""
+    return HASHED_PREFIX + key_digest(key).hex()
+
+
+def verify_token(token: str, secret: str, algorithm: str = "HS256", leeway_s: int = 30) -> str:
+    """The subject of an HMAC-signed token; `InvalidToken` unless it is signed with
+    `algorithm` and current."""
+    policy = TokenPolicy.build([algorithm], hmac_secret=secret, leeway_s=leeway_s)
+    return policy.verify(token).subject
 
 
 def basic(user: str, password: str) -> str:

@@ -63,27 +63,6 @@ def split_valid_stored(spec: EntitySpec, elements: Sequence[bytes]) -> tuple[Val
     return valid, invalid
 
 
-def apply_chunk(
-    engine: Engine,
-    spec: EntitySpec,
-    table: Table,
-    job_id: str,
-    chunk_no: int,
-    raw_rows: Sequence[tuple[int, Any]],
-    user: str,
-    *,
-    dry_run: bool = False,
-) -> list[Outcome]:
-    """Outcomes of every row of the chunk, in input order; the rows are applied once.
-
-    `job_id` keys the ledger (a retry round has its own). A dry run applies the rows in a
-    transaction that is rolled back, and reports what would happen.
-    Raises `TransientError` when the database is unavailable; the caller retries.
-    """
-    valid, invalid = split_valid(spec, raw_rows)
-    return apply_valid(engine, spec, table, job_id, chunk_no, valid, invalid, user, dry_run=dry_run)
-
-
 def apply_valid(
     engine: Engine,
     spec: EntitySpec,
@@ -96,7 +75,13 @@ def apply_valid(
     *,
     dry_run: bool = False,
 ) -> list[Outcome]:
-    """`apply_chunk` of rows already split by `split_valid`: `invalid` are their 400s."""
+    """Outcomes of every row of the chunk, in input order; the `valid` rows are applied once
+    (`split_valid` splits a chunk's rows; `invalid` are their 400s).
+
+    `job_id` keys the ledger (a retry round has its own). A dry run applies the rows in a
+    transaction that is rolled back, and reports what would happen.
+    Raises `TransientError` when the database is unavailable; the caller retries.
+    """
     now = utc_now()
 
     def apply_once(isolate: bool) -> list[Outcome]:

@@ -25,12 +25,12 @@ from tests.unit.worker.reference import (
     TABLE,
     USERS,
     GeneratedRow,
-    assert_apply_chunk_matches_reference,
+    apply_raw,
+    assert_apply_matches_reference,
     batches,
     read_table,
     reset,
 )
-from worker.apply import apply_chunk
 from worker.engines import make_engine
 from worker.errors import TransientError
 from worker.migrate import upgrade
@@ -85,7 +85,7 @@ def upsert(conn: Connection, rows: list[dict[str, Any]], user: str = "alice") ->
 def test_apply_chunk_matches_the_row_by_row_reference(
     pg: Engine, batch: list[GeneratedRow], user: str
 ) -> None:
-    assert_apply_chunk_matches_reference(pg, batch, user, job_id=uuid.uuid4().hex)
+    assert_apply_matches_reference(pg, batch, user, job_id=uuid.uuid4().hex)
 
 
 @pytest.fixture
@@ -121,9 +121,7 @@ def test_check_constraint_rejects_one_row_with_422_while_the_rest_apply_once(
     raw[5]["prompt_Pay_Duration"] = 1000  # key 6, an insert
     raw[1]["prompt_Pay_Duration"] = 5000  # key 2, an update of a seed row
     raw.append({"claimPromptPay_Key": 3, "prompt_Pay_Duration": 45})
-    outcomes = apply_chunk(
-        seeded, CLAIM_PROMPT_PAY, TABLE, uuid.uuid4().hex, 0, list(enumerate(raw)), "alice"
-    )
+    outcomes = apply_raw(seeded, TABLE, uuid.uuid4().hex, 0, list(enumerate(raw)), "alice")
     assert [o[1] for o in outcomes] == [200, 422, 201, 201, 201, 422] + [201] * 6 + [200]
     assert "ck_duration" in str(outcomes[5][2])
     assert duration_check() == Counter([1, 3, 4, 5, 7, 8, 9, 10, 11, 12, 3])
@@ -166,7 +164,7 @@ def test_lock_timeout_raises_transient_error(seeded: Engine) -> None:
                 text("UPDATE claim_prompt_pay SET plan_id = 'HELD' WHERE claim_prompt_pay_key = 1")
             )
             with pytest.raises(TransientError, match="LockNotAvailable"):
-                apply_chunk(impatient, CLAIM_PROMPT_PAY, TABLE, "j", 0, [(0, {KEY_FIELD: 1})], "a")
+                apply_raw(impatient, TABLE, "j", 0, [(0, {KEY_FIELD: 1})], "a")
     finally:
         impatient.dispose()
 
@@ -176,9 +174,7 @@ def test_unreachable_database_raises_transient_error() -> None:
     missing = make_engine(f"{SERVER}/claimpay_no_such_db_{secrets.token_hex(4)}")
     try:
         with pytest.raises(TransientError):
-            apply_chunk(
-                missing, CLAIM_PROMPT_PAY, TABLE, "j", 0, [(0, {"claimPromptPay_Key": 1})], "a"
-            )
+            apply_raw(missing, TABLE, "j", 0, [(0, {"claimPromptPay_Key": 1})], "a")
     finally:
         missing.dispose()
 

@@ -7,7 +7,8 @@ import hashlib
 import pytest
 from pydantic import ValidationError
 
-from claimpay.keyring import HASHED_PREFIX, KeyRing, configured_digest, hashed_key
+from claimpay.keyring import HASHED_PREFIX, KeyRing, configured_digest
+from tests.credentials import hashed_key
 from tests.factories import make_settings
 
 

@@ -13,9 +13,8 @@ import jwt
 import orjson
 import pytest
 
-from claimpay.keyring import hashed_key
 from producer.tokens import mint_token
-from tests.credentials import key_pair
+from tests.credentials import hashed_key, key_pair
 from tests.factories import API_KEY, JWT_SECRET, NARROW_KEY, make_rows
 from tests.unit.producer.conftest import Api
 

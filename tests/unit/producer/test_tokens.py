@@ -10,7 +10,8 @@ import jwt
 import orjson
 import pytest
 
-from producer.tokens import InvalidToken, mint_token, verify_token
+from producer.tokens import InvalidToken, mint_token
+from tests.credentials import verify_token
 from tests.factories import JWT_SECRET
 
 OTHER_SECRET = "another-secret-that-is-also-long-enough-for-hs512-use-0123456789abcdef"

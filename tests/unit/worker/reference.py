@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, Table, delete, select
 
 from claimpay.entities import CLAIM_PROMPT_PAY
+from claimpay.envelope import Outcome
 from worker import apply
 from worker.models import ENTITY_TABLES, ChunkLedger
 
@@ -203,10 +204,27 @@ def stored_element(batch: Sequence[GeneratedRow]) -> bytes:
     return orjson.dumps([[index, row.raw] for index, row in enumerate(batch)])
 
 
-def assert_apply_chunk_matches_reference(
+def apply_raw(
+    engine: Engine,
+    table: Table,
+    job_id: str,
+    chunk_no: int,
+    raw_rows: Sequence[tuple[int, Any]],
+    user: str,
+    *,
+    dry_run: bool = False,
+) -> list[Outcome]:
+    """`(index, raw row)` pairs validated (`split_valid`) and applied (`apply_valid`)."""
+    valid, invalid = apply.split_valid(CLAIM_PROMPT_PAY, raw_rows)
+    return apply.apply_valid(
+        engine, CLAIM_PROMPT_PAY, table, job_id, chunk_no, valid, invalid, user, dry_run=dry_run
+    )
+
+
+def assert_apply_matches_reference(
     engine: Engine, batch: list[GeneratedRow], user: str, job_id: str
 ) -> None:
-    """Run `batch` as one chunk through `apply_chunk`, twice, against the reference: the
+    """Run `batch` as one chunk through `apply_valid`, twice, against the reference: the
     same statuses and keys per row, the same table, and a second run that changes nothing."""
     with engine.begin() as conn:
         reset(conn)
@@ -223,7 +241,7 @@ def assert_apply_chunk_matches_reference(
         )
         with engine.connect() as conn:
             assert read_table(conn) == reference.rows
-        runs.append(apply.apply_chunk(engine, CLAIM_PROMPT_PAY, TABLE, job_id, 0, raw_rows, user))
+        runs.append(apply_raw(engine, TABLE, job_id, 0, raw_rows, user))
         with engine.connect() as conn:
             assert read_table(conn) == reference.rows
     first = runs[0]

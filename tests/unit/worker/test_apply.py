@@ -14,8 +14,9 @@ from sqlalchemy import Engine, Table, event, select
 from claimpay.entities import CLAIM_PROMPT_PAY
 from claimpay.envelope import Outcome, RowStatus
 from tests.factories import make_row
+from tests.unit.worker.reference import apply_raw
 from worker import apply, ledger
-from worker.apply import apply_chunk, failed_valid, split_valid
+from worker.apply import failed_valid, split_valid
 from worker.engines import make_engine
 from worker.errors import TransientError
 from worker.migrate import upgrade
@@ -31,7 +32,7 @@ def _frozen_now(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def run(engine: Engine, table: Table, rows: list[Any], chunk_no: int = 0) -> list[Outcome]:
     indexed = list(enumerate(rows, start=chunk_no * 100))
-    return apply_chunk(engine, CLAIM_PROMPT_PAY, table, JOB, chunk_no, indexed, "alice")
+    return apply_raw(engine, table, JOB, chunk_no, indexed, "alice")
 
 
 def content(engine: Engine, table: Table) -> dict[int, dict[str, Any]]:
@@ -112,7 +113,7 @@ def test_chunk_of_only_invalid_rows_is_recorded_in_the_ledger(engine: Engine, ta
 
 def test_same_chunk_number_of_another_job_is_applied(engine: Engine, table: Table) -> None:
     run(engine, table, [make_row(1)])
-    other = apply_chunk(engine, CLAIM_PROMPT_PAY, table, "job-b", 0, [(0, make_row(1))], "bob")
+    other = apply_raw(engine, table, "job-b", 0, [(0, make_row(1))], "bob")
     assert [o[1] for o in other] == [200]
 
 

@@ -17,7 +17,7 @@ from tests.unit.worker.reference import (
     USERS,
     GeneratedRow,
     ReferenceTable,
-    assert_apply_chunk_matches_reference,
+    assert_apply_matches_reference,
     batches,
     read_table,
     reset,
@@ -37,7 +37,7 @@ PROPERTY = settings(
 def test_apply_chunk_matches_the_row_by_row_reference(
     engine: Engine, batch: list[GeneratedRow], user: str
 ) -> None:
-    assert_apply_chunk_matches_reference(engine, batch, user, job_id=uuid.uuid4().hex)
+    assert_apply_matches_reference(engine, batch, user, job_id=uuid.uuid4().hex)
 
 
 @PROPERTY
