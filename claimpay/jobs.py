@@ -47,7 +47,7 @@ class JobMeta:
     dry_run: bool = False
     """Rows are checked and rehearsed in a rolled-back transaction, never written."""
     round: int = 0
-    """How many times the job was retried (`POST /jobs/{id}/retry`)."""
+    """How many times the job was rerun (`POST /jobs/{id}/retry`; `retries` on the wire)."""
     callback_url: str | None = None
     """Where the job summary is POSTed when the job finishes."""
     queue: str | None = None
@@ -55,7 +55,7 @@ class JobMeta:
 
     @property
     def ledger_id(self) -> str:
-        """The ledger key of this round's chunks: a retry applies its rows anew."""
+        """The ledger key of this round's chunks: a rerun applies its rows anew."""
         return self.job_id if self.round == 0 else f"{self.job_id}#{self.round}"
 
     @classmethod

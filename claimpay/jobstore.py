@@ -54,7 +54,7 @@ class ChunkStates:
     claimed: set[int]
     """Claimed by a worker and not recorded."""
     leased: set[int]
-    """Held under a live lease: a worker is on it, or its retry is waiting."""
+    """Held under a live lease: a worker is on it, or its task's retry is waiting."""
 
 
 class JobStore:
@@ -242,14 +242,14 @@ class JobStore:
         return [_text(owner) for owner in self._stalled(keys=[self.store_keys.stalled(node)])]
 
     def load_rows(
-        self, job_id: str, chunk_no: int, retry_round: bool = False
+        self, job_id: str, chunk_no: int, rerun_only: bool = False
     ) -> list[tuple[int, Any]]:
-        """The chunk's `(input index, raw row)` pairs, in input order (in a retry round,
-        only the rows it retries); an item that cannot be decoded is left out (the reader
+        """The chunk's `(input index, raw row)` pairs, in input order (in a rerun round,
+        only the rows it reruns); an item that cannot be decoded is left out (the reader
         reports its row as without a result)."""
         wanted: set[int] | None = None
-        if retry_round:
-            retried = self.redis.smembers(self.keys(job_id).retry_rows(chunk_no))
+        if rerun_only:
+            retried = self.redis.smembers(self.keys(job_id).rerun_rows(chunk_no))
             wanted = {int(i) for i in retried}
         rows = []
         for element in self.load_elements(job_id, chunk_no):
@@ -269,11 +269,11 @@ class JobStore:
         chunk_no: int,
         outcomes: Sequence[Outcome],
         merged: Sequence[Outcome] | None = None,
-        retry_round: int = 0,
+        job_round: int = 0,
     ) -> bool:
         """Store a chunk's results and count `outcomes` once; True when this finished the job.
 
-        `merged` (a retry round) is the chunk's whole result list to store, of which
+        `merged` (a rerun round) is the chunk's whole result list to store, of which
         `outcomes` are the rows just applied. A chunk with any row not 2xx keeps its rows
         (until the TTL) so that `POST /jobs/{id}/retry` can apply them again.
         """
@@ -306,7 +306,7 @@ class JobStore:
                 self.ttl_s,
                 job_id,
                 int(_any_failed(statuses if merged is None else {item.status for item in merged})),
-                retry_round,
+                job_round,
             ],
         )
         return int(result) == 2

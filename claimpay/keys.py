@@ -107,13 +107,14 @@ class JobKeys:
         """Hash: input index -> JSON list of the row's earlier results (retried rows)."""
         return f"{self.meta}:history"
 
-    def retry_rows(self, chunk_no: int) -> str:
-        """Set of the input indexes a retry round applies again in this chunk."""
+    def rerun_rows(self, chunk_no: int) -> str:
+        """Set of the input indexes a rerun round applies again in this chunk (the key's
+        `retry` spelling predates the name: stored jobs keep it)."""
         return f"{self.meta}:retry:{chunk_no}"
 
     @property
-    def retry_lock(self) -> str:
-        """String with a TTL: held while a retry of the job is being prepared."""
+    def rerun_lock(self) -> str:
+        """String with a TTL: held while a rerun of the job is being prepared."""
         return f"{self.meta}:retry-lock"
 
     @property

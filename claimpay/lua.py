@@ -49,14 +49,14 @@ return 0
 
 # KEYS: meta, done, results, rows, lease, started, active, stats.
 # ARGV: chunk_no, results, processed, created, updated, not_processed, failed,
-#       finished_at, ttl_s, job_id, keep_rows (1: keep the rows for a retry),
-#       round (the retry round the recorder applied).
-# Returns -2 when the job has moved on to another retry round (a late recorder of an
+#       finished_at, ttl_s, job_id, keep_rows (1: keep the rows for a rerun),
+#       round (the rerun round the recorder applied).
+# Returns -2 when the job has moved on to another rerun round (a late recorder of an
 # earlier round must not count its stale results), -1 when the job is gone (expired),
 # 0 when the chunk was already counted, 1 when
 # counted, 2 when it finished the job. The deployment stats (`claimpay.stats`) move with
 # the job: a chunk's rows once (a dry run's as `rows:dryRun`, whatever their outcome; a
-# retry round's rows again, as the outcome of another attempt), a job's end and its
+# rerun round's rows again, as the outcome of another attempt), a job's end and its
 # duration (from sealing) once; the
 # duration bounds are `stats.JOB_DURATION_BUCKETS_S` (a unit test keeps them equal).
 RECORD_CHUNK = (

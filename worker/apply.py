@@ -78,7 +78,7 @@ def apply_valid(
     """Outcomes of every row of the chunk, in input order; the `valid` rows are applied once
     (`split_valid` splits a chunk's rows; `invalid` are their 400s).
 
-    `job_id` keys the ledger (a retry round has its own). A dry run applies the rows in a
+    `job_id` keys the ledger (a rerun round has its own). A dry run applies the rows in a
     transaction that is rolled back, and reports what would happen.
     Raises `TransientError` when the database is unavailable; the caller retries.
     """

@@ -78,7 +78,7 @@ def give_up_chunk(ctx: WorkerContext, job_id: str, chunk_no: int, attempts: int)
     meta = ctx.store.meta(job_id)
     if meta is None:
         return False
-    # "may not": a COMMIT whose answer was lost may have gone through; a retry of the job
+    # "may not": a COMMIT whose answer was lost may have gone through; a rerun of the job
     # (POST /jobs/{id}/retry) settles it either way, applying the row exactly once.
     body = f"Database unavailable after {attempts} attempts; the row may not have been applied"
     return _give_up(ctx, meta, chunk_no, RowStatus.UNAVAILABLE, body)
@@ -125,10 +125,10 @@ def _apply(ctx: WorkerContext, meta: JobMeta, chunk_no: int, lease: Lease) -> bo
 def _load(
     ctx: WorkerContext, meta: JobMeta, chunk_no: int, spec: EntitySpec
 ) -> tuple[Valid, list[Outcome]]:
-    """The chunk's valid rows, and the 400s of its invalid ones (a retry round: only the
-    rows it retries)."""
+    """The chunk's valid rows, and the 400s of its invalid ones (a rerun round: only the
+    rows it reruns)."""
     if meta.round > 0:
-        return split_valid(spec, ctx.store.load_rows(meta.job_id, chunk_no, retry_round=True))
+        return split_valid(spec, ctx.store.load_rows(meta.job_id, chunk_no, rerun_only=True))
     return split_valid_stored(spec, ctx.store.load_elements(meta.job_id, chunk_no))
 
 
@@ -141,7 +141,7 @@ def _unchecked(
     body: str,
 ) -> list[Outcome]:
     """`status` with `body` for every row of the chunk, without validating them."""
-    rows = ctx.store.load_rows(meta.job_id, chunk_no, retry_round=meta.round > 0)
+    rows = ctx.store.load_rows(meta.job_id, chunk_no, rerun_only=meta.round > 0)
     return [outcome(index, status, usable_key(spec, raw), body) for index, raw in rows]
 
 
@@ -170,7 +170,7 @@ def _record(
 ) -> bool:
     merged: list[Outcome] | None = None
     if meta.round:
-        # A retry round applied some rows of the chunk; the others keep their result.
+        # A rerun round applied some rows of the chunk; the others keep their result.
         by_index = {item.position: item for item in ctx.store.stored_results(meta.job_id, chunk_no)}
         by_index.update((item.position, item) for item in outcomes)
         merged = [by_index[index] for index in sorted(by_index)]

@@ -1,4 +1,5 @@
-"""`/jobs/{jobId}`: poll a job, read its results, cancel it, retry what failed."""
+"""`/jobs/{jobId}`: poll a job, read its results, cancel it, rerun what failed
+(`POST /jobs/{jobId}/retry`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from producer.auth import Caller
 from producer.deps import CallerDep, DatabaseHeader, Services, ServicesDep
 from producer.preferences import preference_applied, preferred_wait_s, until_terminal
 from producer.problems import Problem
+from producer.reruns import RerunBusy, prepare_rerun
 from producer.responses import (
     JobStatusEnvelope,
     ResultsEnvelope,
@@ -24,7 +26,6 @@ from producer.responses import (
     problem_responses,
 )
 from producer.results import media_type, parse_status_filter, results_response
-from producer.retries import RetryBusy, prepare_retry
 
 log = logging.getLogger("claimpay.producer")
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -174,7 +175,7 @@ def job_results(
         409: {"description": "The job is not finished, or a retry is being prepared."},
     },
 )
-def retry_job(
+def rerun_job(
     job_id: str,
     services: ServicesDep,
     caller: CallerDep,
@@ -190,8 +191,8 @@ def retry_job(
         raise Problem(409, "job-not-finished", "Conflict", "Only a finished job can be retried.")
     codes = [code for code in range(100, 600) if keep(code)]
     try:
-        plan = prepare_retry(services.store, meta, codes)
-    except RetryBusy:
+        plan = prepare_rerun(services.store, meta, codes)
+    except RerunBusy:
         raise Problem(
             409, "retry-in-progress", "Conflict", "A retry of this job is being prepared."
         ) from None
@@ -199,7 +200,7 @@ def retry_job(
         chunks = sorted(plan.rows_by_chunk)
         counts = [plan.rows_by_chunk[c] for c in chunks]
         services.enqueuer.enqueue_chunks(job_id, chunks, counts, queue=meta.queue)
-    log.info("job %s: retry queued %d rows (%d unavailable)", job_id, plan.rows, plan.unavailable)
+    log.info("job %s: rerun queued %d rows (%d unavailable)", job_id, plan.rows, plan.unavailable)
     after = visible_job(services, caller, job_id, vbasoftware_database)
     body = envelope({**after.public(), "retriedRows": plan.rows}, job_id)
     headers = {"Location": f"/jobs/{job_id}"}

@@ -311,7 +311,7 @@ def test_every_key_carries_the_ttl(job_store: JobStore, fake_redis: fakeredis.Fa
 def test_a_late_recorder_of_an_earlier_round_counts_nothing(job_store: JobStore) -> None:
     store_job(job_store)
     job_store.redis.hset(job_store.keys(JOB).meta, "round", 1)  # a retry round began
-    assert job_store.record_chunk(JOB, 0, RESULTS[0], retry_round=0) is False
+    assert job_store.record_chunk(JOB, 0, RESULTS[0], job_round=0) is False
     meta = job_store.meta(JOB)
     assert meta is not None
     assert meta.processed == 0

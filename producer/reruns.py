@@ -1,4 +1,8 @@
-"""Retry only what failed: prepare a new round of a finished job for its failed rows.
+"""Rerun only what failed (`POST /jobs/{id}/retry`): prepare a new round of a finished
+job for its failed rows.
+
+"Rerun" here, so that "retry" means one thing in the code: a Celery task retried after a
+transient fault (`worker.tasks`).
 
 The rows whose last status is in the chosen set (default: 5xx) are written back to their
 chunks, their earlier results kept as the rows' attempt history, the job's counters
@@ -20,16 +24,16 @@ from claimpay.envelope import STANDARD_BODIES, Outcome, RowStatus
 from claimpay.jobs import JobMeta, JobState
 from claimpay.jobstore import JobStore
 
-RETRY_LOCK_S = 120
+RERUN_LOCK_S = 120
 
 
-class RetryBusy(Exception):
-    """Raised when another retry of the same job is being prepared."""
+class RerunBusy(Exception):
+    """Raised when another rerun of the same job is being prepared."""
 
 
 @dataclass
-class RetryPlan:
-    """What a retry queues again: row counts by chunk, and rows that could not be retried."""
+class RerunPlan:
+    """What a rerun queues again: row counts by chunk, and rows that could not be rerun."""
 
     rows_by_chunk: dict[int, int] = field(default_factory=dict)
     unavailable: int = 0
@@ -39,32 +43,32 @@ class RetryPlan:
         return sum(self.rows_by_chunk.values())
 
 
-def prepare_retry(store: JobStore, meta: JobMeta, statuses: Collection[int]) -> RetryPlan:
-    """Queue-ready state for retrying `meta`'s rows whose status is in `statuses`.
+def prepare_rerun(store: JobStore, meta: JobMeta, statuses: Collection[int]) -> RerunPlan:
+    """Queue-ready state for rerunning `meta`'s rows whose status is in `statuses`.
 
     The caller enqueues `plan.rows_by_chunk`; nothing changes when the plan is empty.
     """
     keys = store.keys(meta.job_id)
-    if not store.redis.set(keys.retry_lock, "1", nx=True, ex=RETRY_LOCK_S):
-        raise RetryBusy(meta.job_id)
+    if not store.redis.set(keys.rerun_lock, "1", nx=True, ex=RERUN_LOCK_S):
+        raise RerunBusy(meta.job_id)
     try:
-        # A concurrent retry may have run while this one waited: decide on today's job.
+        # A concurrent rerun may have run while this one waited: decide on today's job.
         current = store.meta(meta.job_id)
         if current is None or not current.state.terminal or current.round != meta.round:
-            raise RetryBusy(meta.job_id)
+            raise RerunBusy(meta.job_id)
         plan, rows, history, deltas = _collect(store, meta, statuses)
         if plan.rows_by_chunk:
             _requeue(store, meta, rows, history, deltas)
         return plan
     finally:
-        store.redis.delete(keys.retry_lock)
+        store.redis.delete(keys.rerun_lock)
 
 
 def _collect(
     store: JobStore, meta: JobMeta, statuses: Collection[int]
-) -> tuple[RetryPlan, dict[int, list[int]], dict[str, bytes], Counter[str]]:
+) -> tuple[RerunPlan, dict[int, list[int]], dict[str, bytes], Counter[str]]:
     keys = store.keys(meta.job_id)
-    plan = RetryPlan()
+    plan = RerunPlan()
     rows: dict[int, list[int]] = {}
     history: dict[str, bytes] = {}
     deltas: Counter[str] = Counter()
@@ -98,10 +102,10 @@ def _requeue(
     keys = store.keys(meta.job_id)
     pipe = store.redis.pipeline(transaction=True)
     for chunk_no, indexes in rows.items():
-        # The chunk keeps all its rows (others may be retried later); the round applies these.
-        pipe.delete(keys.retry_rows(chunk_no))
-        pipe.sadd(keys.retry_rows(chunk_no), *indexes)
-        pipe.expire(keys.retry_rows(chunk_no), store.ttl_s)
+        # The chunk keeps all its rows (others may be rerun later); the round applies these.
+        pipe.delete(keys.rerun_rows(chunk_no))
+        pipe.sadd(keys.rerun_rows(chunk_no), *indexes)
+        pipe.expire(keys.rerun_rows(chunk_no), store.ttl_s)
         pipe.srem(keys.done, chunk_no)
         pipe.hdel(keys.deliveries, str(chunk_no))
     pipe.hset(keys.history, mapping=history)  # type: ignore[arg-type]
