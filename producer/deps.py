@@ -12,7 +12,7 @@ from claimpay.jobstore import JobStore
 from claimpay.messaging import Enqueuer
 from claimpay.settings import Settings
 from producer.auth import DATABASE_HEADER, Caller
-from producer.guard import GuardDep
+from producer.gatekeeper import GatekeeperDep
 
 
 @dataclass(frozen=True)
@@ -41,14 +41,14 @@ BEARER_SCHEME = HTTPBearer(
 
 
 def get_caller(
-    guard: GuardDep,
+    gatekeeper: GatekeeperDep,
     x_api_key: Annotated[str | None, Security(API_KEY_SCHEME)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER_SCHEME)],
 ) -> Caller:
     """The authenticated caller (401), within its key's request rate (429)."""
     authorization = f"Bearer {bearer.credentials}" if bearer is not None else None
-    caller = guard.authenticator.caller(x_api_key, authorization)
-    guard.throttle(caller.key_id)
+    caller = gatekeeper.authenticator.caller(x_api_key, authorization)
+    gatekeeper.throttle(caller.key_id)
     return caller
 
 

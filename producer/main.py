@@ -15,14 +15,14 @@ from claimpay.jobstore import JobStore
 from claimpay.messaging import CeleryEnqueuer, Enqueuer, make_celery
 from claimpay.settings import Settings, get_settings
 from producer.deps import Services
-from producer.guard import Guard
+from producer.gatekeeper import Gatekeeper
 from producer.limits import install_intake_handlers
 from producer.openapi import install_openapi
 from producer.operations import install_operations
 from producer.problems import Problem, install_problem_handlers, problem_response
 from producer.querystring import DropEmptyQueryParameters
 from producer.readback import ReadBack
-from producer.routes import health, jobs, users
+from producer.routes import health, jobs, listing, users
 from producer.routes.batch import batch_router
 from producer.routes.entities import entity_router
 
@@ -47,7 +47,7 @@ def create_app(
         enqueuer=enqueuer or CeleryEnqueuer(make_celery(settings), settings.queue),
     )
     # Refuses to start without the keys its token policy needs (RuntimeError).
-    app.state.guard = Guard.build(settings, app.state.services.store)
+    app.state.gatekeeper = Gatekeeper.build(settings, app.state.services.store)
     install_problem_handlers(app)
     install_intake_handlers(app)
 
@@ -71,6 +71,7 @@ def create_app(
     app.include_router(jobs.router)
     app.include_router(health.router)
     app.include_router(users.router)
+    app.include_router(listing.router)
     install_operations(app, settings, app.state.services.store, own_redis=store is None)
     app.add_middleware(DropEmptyQueryParameters)
     install_openapi(app)

@@ -1,4 +1,5 @@
-"""What operators get from the API: `/metrics`, `/health/ready`, `GET /jobs`, request logs."""
+"""What operators get from the API: `/metrics`, the readiness checks of `/health/ready`,
+request logs and metrics."""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ from claimpay.settings import Settings
 from producer.metrics import build_telemetry
 from producer.middleware import RequestTelemetry
 from producer.readiness import Readiness, persistence_warning, probe_redis
-from producer.routes import listing, metrics
+from producer.routes import metrics
 
 
 def install_operations(
     app: FastAPI, settings: Settings, store: JobStore, *, own_redis: bool
 ) -> None:
-    """Add the operations routes and the request middleware to `app`.
+    """Add `/metrics`, the readiness checks and the request middleware to `app`.
 
     `own_redis`: the store was built from `settings` (not handed in), so readiness and the
     scrape-time metrics read Redis with a client of their own, with short timeouts and no
@@ -33,5 +34,4 @@ def install_operations(
     app.state.readiness = readiness
     app.router.on_shutdown.append(readiness.dispose)
     app.add_middleware(RequestTelemetry, metrics=telemetry.api)
-    app.include_router(listing.router)
     app.include_router(metrics.router)

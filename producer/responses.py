@@ -2,7 +2,7 @@
 
 Every status a route can answer with is declared with its body, so clients and schema
 tests (schemathesis) can rely on the document: the success bodies below, and the problem
-envelope for every 4xx/5xx (`problem_responses`, and `complete_openapi` for the ones
+envelope for every 4xx/5xx (`documented_problems`, and `complete_openapi` for the ones
 shared by all authenticated routes).
 """
 
@@ -126,7 +126,7 @@ PROBLEM_DESCRIPTIONS = {
 }
 
 
-def problem_response(status: int, description: str | None = None) -> dict[str, Any]:
+def documented_problem(status: int, description: str | None = None) -> dict[str, Any]:
     """The OpenAPI response of a problem envelope with `status`."""
     return {
         "model": ProblemEnvelope,
@@ -134,9 +134,9 @@ def problem_response(status: int, description: str | None = None) -> dict[str, A
     }
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def documented_problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` entries for these problem statuses."""
-    return {status: problem_response(status) for status in statuses}
+    return {status: documented_problem(status) for status in statuses}
 
 
 AUTHENTICATED_PROBLEMS = (400, 401, 429, 500, 503)

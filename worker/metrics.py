@@ -18,7 +18,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from claimpay import multiproc
 from claimpay.envelope import Outcome, RowStatus
@@ -42,8 +42,8 @@ ROW_OUTCOMES: dict[int, str] = {
 """Row status -> `outcome` label; any other status counts as `other`."""
 
 
-class NullMetrics:
-    """What a worker records when its metrics are off: nothing."""
+class Metrics(Protocol):
+    """What a worker process records about its chunk tasks."""
 
     def task_started(self) -> None: ...
 
@@ -58,8 +58,26 @@ class NullMetrics:
         run's rows count as `dry_run` whatever they would have done."""
 
 
-class WorkerMetrics(NullMetrics):
-    """The worker's metrics, on `registry` (None in multi-process mode: files only)."""
+class MetricsOff:
+    """`Metrics` of a worker whose metrics are off: records nothing."""
+
+    def task_started(self) -> None:
+        pass
+
+    def task_ended(self, state: str, seconds: float) -> None:
+        pass
+
+    def retry_scheduled(self) -> None:
+        pass
+
+    def chunk_recorded(
+        self, database: str, outcomes: Sequence[Outcome], seconds: float, dry_run: bool = False
+    ) -> None:
+        pass
+
+
+class WorkerMetrics:
+    """`Metrics` in Prometheus, on `registry` (None in multi-process mode: files only)."""
 
     def __init__(self, registry: CollectorRegistry | None) -> None:
         from prometheus_client import Counter, Gauge, Histogram
@@ -136,11 +154,11 @@ class WorkerMetrics(NullMetrics):
 _lock = threading.Lock()
 _enabled = False
 """Set in a node's main process when its metrics are on; pool processes inherit it."""
-_current: NullMetrics = NullMetrics()
+_current: Metrics = MetricsOff()
 _current_pid = 0
 
 
-def current() -> NullMetrics:
+def current() -> Metrics:
     """This process's metrics: real in a worker node with metrics on, else a no-op."""
     global _current, _current_pid
     if _current_pid == os.getpid():
@@ -148,7 +166,7 @@ def current() -> NullMetrics:
     with _lock:
         if _current_pid != os.getpid():
             on = multiproc.active_dir() is not None and _enabled
-            _current = WorkerMetrics(registry=None) if on else NullMetrics()
+            _current = WorkerMetrics(registry=None) if on else MetricsOff()
             _current_pid = os.getpid()
     return _current
 

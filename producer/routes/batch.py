@@ -18,12 +18,12 @@ from claimpay.envelope import envelope
 from claimpay.jobs import JobMeta
 from producer.auth import Caller, authorize_database
 from producer.deps import CallerDep, DatabaseHeader, Services, ServicesDep
-from producer.guard import GuardDep, get_guard
+from producer.gatekeeper import GatekeeperDep, get_gatekeeper
 from producer.idempotency import SEALED, IdempotencyKeys, IdempotencyRecord
 from producer.limits import IntakeLimits, check_batch_headers
 from producer.preferences import preference_applied, preferred_wait_s, until_terminal
 from producer.problems import Problem
-from producer.responses import JobAcceptedEnvelope, ResultsEnvelope, problem_responses
+from producer.responses import JobAcceptedEnvelope, ResultsEnvelope, documented_problems
 from producer.results import results_response
 from producer.submission import BatchOptions, store_batch
 
@@ -49,7 +49,7 @@ def batch_router(spec: EntitySpec) -> APIRouter:
                 "model": ResultsEnvelope,
                 "description": "`Prefer: wait=N` was met: one result per row, in order.",
             },
-            **problem_responses(400, 401, 403, 413, 415, 429),
+            **documented_problems(400, 401, 403, 413, 415, 429),
             409: {"description": "The same Idempotency-Key is in use by a running request."},
             422: {"description": "The Idempotency-Key was used with another body."},
         },
@@ -64,7 +64,7 @@ def batch_router(spec: EntitySpec) -> APIRouter:
         request: Request,
         services: ServicesDep,
         caller: CallerDep,
-        guard: GuardDep,
+        gatekeeper: GatekeeperDep,
         vbasoftware_database: DatabaseHeader = None,
         dry_run: Annotated[bool, Query(alias="dryRun")] = False,
         callback_url: Annotated[str | None, Query(alias="callbackUrl", max_length=2048)] = None,
@@ -85,13 +85,13 @@ def batch_router(spec: EntitySpec) -> APIRouter:
             )
         else:
             # 429 while the key has too many unfinished jobs
-            await anyio.to_thread.run_sync(guard.admit_job, caller, job_id)
+            await anyio.to_thread.run_sync(gatekeeper.admit_job, caller, job_id)
             try:
                 meta = await store_batch(
                     request.stream(), services, spec, job_id, database, caller.user, options
                 )
             except BaseException:
-                await anyio.to_thread.run_sync(guard.release_job, caller, job_id)
+                await anyio.to_thread.run_sync(gatekeeper.release_job, caller, job_id)
                 raise
         return await _answer(services, meta, wait_s, request.is_disconnected)
 
@@ -118,7 +118,7 @@ async def _idempotent_submit(
     digest = _fingerprint(spec, options)
     try:
         # Only a new job counts against the key's limit of unfinished jobs (not a replay).
-        await anyio.to_thread.run_sync(get_guard(request).admit_job, caller, job_id)
+        await anyio.to_thread.run_sync(get_gatekeeper(request).admit_job, caller, job_id)
         meta = await store_batch(
             _hashing(request.stream(), digest, lambda: keys.refresh(record_key)),
             services,
@@ -130,7 +130,7 @@ async def _idempotent_submit(
         )
     except BaseException:
         await anyio.to_thread.run_sync(keys.release, record_key)
-        await anyio.to_thread.run_sync(get_guard(request).release_job, caller, job_id)
+        await anyio.to_thread.run_sync(get_gatekeeper(request).release_job, caller, job_id)
         raise
     await anyio.to_thread.run_sync(keys.complete, record_key, digest.hexdigest())
     return meta

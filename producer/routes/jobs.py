@@ -22,8 +22,8 @@ from producer.reruns import RerunBusy, prepare_rerun
 from producer.responses import (
     JobStatusEnvelope,
     ResultsEnvelope,
-    problem_response,
-    problem_responses,
+    documented_problem,
+    documented_problems,
 )
 from producer.results import media_type, parse_status_filter, results_response
 
@@ -61,7 +61,7 @@ def visible_job(services: Services, caller: Caller, job_id: str, database: str |
     "/{job_id}",
     summary="The state and counts of a job",
     response_model=JobStatusEnvelope,
-    responses=problem_responses(404),
+    responses=documented_problems(404),
 )
 async def job_status(
     request: Request,
@@ -99,8 +99,8 @@ async def job_status(
             "model": JobStatusEnvelope,
             "description": "The job is cancelling; poll it until `cancelled`.",
         },
-        404: problem_response(404),
-        409: problem_response(409, "The job has already completed."),
+        404: documented_problem(404),
+        409: documented_problem(409, "The job has already completed."),
     },
 )
 def cancel_job(
@@ -137,7 +137,7 @@ def cancel_job(
                 "application/x-ndjson": {"schema": {"type": "string"}},
             },
         },
-        404: problem_response(404),
+        404: documented_problem(404),
     },
 )
 def job_results(

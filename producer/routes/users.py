@@ -17,9 +17,9 @@ from claimpay.envelope import envelope
 from claimpay.settings import Settings
 from producer.auth import Caller, authorize_database, unauthorized
 from producer.deps import API_KEY_SCHEME, DatabaseHeader, ServicesDep
-from producer.guard import GuardDep
+from producer.gatekeeper import GatekeeperDep
 from producer.problems import Problem, new_activity_id
-from producer.responses import AuthenticationEnvelope, problem_responses
+from producer.responses import AuthenticationEnvelope, documented_problems
 
 log = logging.getLogger("claimpay.producer")
 router = APIRouter(tags=["users"])
@@ -63,11 +63,11 @@ INVALID_CREDENTIALS = "The user name or password is not valid."
     "/user-authentication",
     summary="Obtain a bearer token with a user's name and password",
     response_model=AuthenticationEnvelope,
-    responses=problem_responses(400, 401, 403, 429, 500, 503),
+    responses=documented_problems(400, 401, 403, 429, 500, 503),
 )
 def user_authentication(
     services: ServicesDep,
-    guard: GuardDep,
+    gatekeeper: GatekeeperDep,
     x_api_key: Annotated[str | None, Security(API_KEY_SCHEME)],
     authorization: Annotated[str | None, Security(BASIC_SCHEME)],
     vbasoftware_database: DatabaseHeader = None,
@@ -75,15 +75,15 @@ def user_authentication(
     """Checked like every call (API key 401, rate 429), then the credentials (401, the
     same answer for an unknown user and a wrong password), then the database (400, 403
     when the key or the user may not use it)."""
-    key = guard.authenticator.api_key(x_api_key)
-    guard.throttle(key.key_id)
+    key = gatekeeper.authenticator.api_key(x_api_key)
+    gatekeeper.throttle(key.key_id)
     name, password = basic_credentials(authorization)
-    user = guard.users.check(name, password)
-    if user is None or guard.issuer is None:
+    user = gatekeeper.users.check(name, password)
+    if user is None or gatekeeper.issuer is None:
         raise _bad_credentials("invalid-credentials", INVALID_CREDENTIALS)
     caller = Caller(key.key_id, key.databases, user.name, user.databases)
     database = authorize_database(services.settings, caller, vbasoftware_database)
-    token = guard.issuer.mint(user.name, _ttl(services.settings), sorted(user.databases))
+    token = gatekeeper.issuer.mint(user.name, _ttl(services.settings), sorted(user.databases))
     log.info("user authenticated for %s", database)
     result = {"idToken": token, "expiresIn": _ttl(services.settings), "tokenType": "Bearer"}
     body = envelope({"authenticationResult": result}, new_activity_id())

@@ -288,8 +288,8 @@ def test_a_refused_body_gives_its_slot_back(
     make_api: Callable[..., Api], auth_headers: Headers
 ) -> None:
     api = make_api(max_active_jobs_per_key=1)
-    guard = api.client.app.state.guard  # type: ignore[attr-defined]
-    guard.active_jobs.grace_s = 0.0
+    gatekeeper = api.client.app.state.gatekeeper  # type: ignore[attr-defined]
+    gatekeeper.active_jobs.grace_s = 0.0
     assert put(api, b"[1,", auth_headers()).status_code == 400
     assert put(api, orjson.dumps(make_rows(1)), auth_headers()).status_code == 202
     assert put(api, orjson.dumps(make_rows(1)), auth_headers()).status_code == 429

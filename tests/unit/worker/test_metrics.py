@@ -56,7 +56,7 @@ def test_task_runs_and_retries_are_counted() -> None:
 
 
 def test_metrics_are_off_unless_a_node_turned_them_on() -> None:
-    assert type(metrics.current()) is metrics.NullMetrics
+    assert type(metrics.current()) is metrics.MetricsOff
 
 
 def test_task_context_is_ids_only() -> None:

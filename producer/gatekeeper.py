@@ -19,7 +19,7 @@ from producer.tokens import TokenIssuer
 
 
 @dataclass
-class Guard:
+class Gatekeeper:
     """Everything that decides whether a request may go on."""
 
     authenticator: Authenticator
@@ -29,7 +29,7 @@ class Guard:
     active_jobs: ActiveJobs | None
 
     @classmethod
-    def build(cls, settings: Settings, store: JobStore) -> Guard:
+    def build(cls, settings: Settings, store: JobStore) -> Gatekeeper:
         """Raises `RuntimeError` for a configuration the API must not start with."""
         authenticator = Authenticator.from_settings(settings)
         users = UserDirectory(
@@ -101,9 +101,9 @@ def _issuer(settings: Settings) -> TokenIssuer | None:
     return issuer
 
 
-def get_guard(request: Request) -> Guard:
-    guard: Guard = request.app.state.guard
-    return guard
+def get_gatekeeper(request: Request) -> Gatekeeper:
+    gatekeeper: Gatekeeper = request.app.state.gatekeeper
+    return gatekeeper
 
 
-GuardDep = Annotated[Guard, Depends(get_guard)]
+GatekeeperDep = Annotated[Gatekeeper, Depends(get_gatekeeper)]
