@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 
+from claimpay.errors import ClaimpayError
 from claimpay.settings import Settings
 
 LOOPBACK_NAMES = ("localhost",)
 
 
-class FlowerRefused(Exception):
+class FlowerRefused(ClaimpayError):
     """Raised when Flower would serve workers and tasks to the network without a password."""
 
 

@@ -11,7 +11,15 @@ from dataclasses import dataclass
 
 from claimpay.keyring import KeyMatch, KeyRing
 from claimpay.settings import Settings
-from producer.problems import Problem
+from producer.errors import (
+    DatabaseForbidden,
+    InvalidApiKey,
+    InvalidBearerToken,
+    MissingApiKey,
+    MissingBearerToken,
+    MissingDatabase,
+    UnconfiguredDatabase,
+)
 from producer.tokens import InvalidToken, TokenClaims, TokenPolicy
 
 DATABASE_HEADER = "vbasoftware-database"
@@ -49,54 +57,38 @@ class Authenticator:
         return cls(KeyRing.of(settings.api_keys), TokenPolicy.from_settings(settings))
 
     def api_key(self, api_key: str | None) -> KeyMatch:
-        """The matching configured key; 401 when it is missing or unknown."""
+        """The matching configured key; `Unauthenticated` when it is missing or unknown."""
         if not api_key:
-            raise unauthorized("missing-api-key", "The x-api-key header is required.")
+            raise MissingApiKey("The x-api-key header is required.")
         match = self.keys.match(api_key)
         if match is None:
-            raise unauthorized("invalid-api-key", "The x-api-key header is not valid.")
+            raise InvalidApiKey("The x-api-key header is not valid.")
         return match
 
     def caller(self, api_key: str | None, authorization: str | None) -> Caller:
-        """Check the API key, then the bearer token; 401 for any failure of either."""
+        """Check the API key, then the bearer token; `Unauthenticated` for any failure."""
         key = self.api_key(api_key)
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise unauthorized(
-                "missing-bearer-token", "The Authorization header must carry a Bearer token."
-            )
+            raise MissingBearerToken("The Authorization header must carry a Bearer token.")
         try:
             claims = self.tokens.verify(token.strip())
         except InvalidToken as exc:
-            raise unauthorized("invalid-bearer-token", f"{str(exc).capitalize()}.") from exc
+            raise InvalidBearerToken(f"{str(exc).capitalize()}.") from exc
         return Caller(key.key_id, key.databases, claims.subject, claims.databases)
 
 
 def authorize_database(settings: Settings, caller: Caller, database: str | None) -> str:
-    """The target database: 400 when the header is missing or names no configured
-    database, 403 when the caller's key (or token) may not use it."""
+    """The target database: `InvalidRequest` when the header is missing or names no
+    configured database, `DatabaseForbidden` when the caller's key (or token) may not."""
     if not database:
-        raise Problem(
-            400, "missing-database", "Bad Request", f"The {DATABASE_HEADER} header is required."
-        )
+        raise MissingDatabase(f"The {DATABASE_HEADER} header is required.")
     if database not in settings.databases:
-        raise Problem(
-            400,
-            "unknown-database",
-            "Bad Request",
-            f"The {DATABASE_HEADER} header names a database that is not configured.",
+        raise UnconfiguredDatabase(
+            f"The {DATABASE_HEADER} header names a database that is not configured."
         )
     if not caller.key_may_use(database):
-        raise Problem(
-            403, "database-forbidden", "Forbidden", "This API key may not use that database."
-        )
+        raise DatabaseForbidden("This API key may not use that database.")
     if not caller.may_use(database):
-        raise Problem(
-            403, "database-forbidden", "Forbidden", "This user may not use that database."
-        )
+        raise DatabaseForbidden("This user may not use that database.")
     return database
-
-
-def unauthorized(slug: str, detail: str, scheme: str = "Bearer") -> Problem:
-    """A 401 problem with the `WWW-Authenticate` challenge of `scheme`."""
-    return Problem(401, slug, "Unauthorized", detail, headers={"WWW-Authenticate": scheme})

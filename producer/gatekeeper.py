@@ -12,8 +12,8 @@ from claimpay.jobstore import JobStore
 from claimpay.passwords import User, UserDirectory
 from claimpay.settings import Settings
 from producer.auth import Authenticator, Caller
+from producer.errors import RateLimited, TooManyActiveJobs
 from producer.joblimit import ActiveJobs
-from producer.problems import Problem
 from producer.ratelimit import RateLimiter
 from producer.tokens import TokenIssuer
 
@@ -54,17 +54,14 @@ class Gatekeeper:
         )
 
     def throttle(self, key_id: str) -> None:
-        """Spend one request of the key's rate; 429 with `Retry-After` when it is spent."""
+        """Spend one request of the key's rate; `RateLimited` when it is spent."""
         if self.rate_limiter is None:
             return
         decision = self.rate_limiter.hit(key_id)
         if not decision.allowed:
-            raise Problem(
-                429,
-                "rate-limited",
-                "Too Many Requests",
+            raise RateLimited(
                 "This API key sends requests faster than its rate limit; retry later.",
-                headers={"Retry-After": decision.retry_after_header},
+                retry_after_s=decision.retry_after_s,
             )
 
     def release_job(self, caller: Caller, job_id: str) -> None:
@@ -73,15 +70,13 @@ class Gatekeeper:
             self.active_jobs.release(caller.key_id, job_id)
 
     def admit_job(self, caller: Caller, job_id: str) -> None:
-        """Count a new job against the caller's key; 429 while it has too many unfinished."""
+        """Count a new job against the caller's key; `TooManyActiveJobs` while it has too
+        many unfinished."""
         if self.active_jobs is None or self.active_jobs.admit(caller.key_id, job_id):
             return
-        raise Problem(
-            429,
-            "too-many-active-jobs",
-            "Too Many Requests",
+        raise TooManyActiveJobs(
             "This API key has too many unfinished jobs; retry when one has finished.",
-            headers={"Retry-After": "5"},
+            retry_after_s=5,
         )
 
 

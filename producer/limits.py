@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi import Request
 
 from claimpay.settings import Settings
-from producer.problems import Problem, problem_response
+from producer.errors import RequestError, UnsupportedContentEncoding, UnsupportedMediaType
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +34,8 @@ class IntakeLimits:
         )
 
 
-class BodyRejected(Exception):
-    """Raised when a body crosses a limit; carries its HTTP status and problem type."""
-
-    status = 413
-    slug = "body-too-large"
-    title = "Content Too Large"
+class BodyRejected(RequestError):
+    """Raised when a body crosses a limit (`producer.problems` says which status)."""
 
 
 class BodyTooLarge(BodyRejected):
@@ -50,38 +45,22 @@ class BodyTooLarge(BodyRejected):
 class TooManyRows(BodyRejected):
     """Raised at the first row beyond `max_rows`."""
 
-    slug = "too-many-rows"
-
 
 class RowTooLarge(BodyRejected):
     """Raised when one row's JSON text is longer than `max_row_bytes` (a huge string)."""
 
-    slug = "row-too-large"
-
 
 class TooDeep(BodyRejected):
     """Raised when the body nests deeper than `max_depth` (rows are flat objects)."""
-
-    status = 400
-    slug = "nesting-too-deep"
-    title = "Bad Request"
 
 
 class InvalidValue(BodyRejected):
     """Raised for a value no JSON reader can take (a number beyond a double or 64 bits,
     an unpaired surrogate), found only once the row is encoded for storage."""
 
-    status = 400
-    slug = "malformed-body"
-    title = "Bad Request"
-
 
 class DuplicateKeys(BodyRejected):
     """Raised when an object in the body names the same member twice (ambiguous JSON)."""
-
-    status = 400
-    slug = "duplicate-keys"
-    title = "Bad Request"
 
 
 JSON_MEDIA_TYPES = ("application/json",)
@@ -108,36 +87,16 @@ def check_batch_headers(request: Request, limits: IntakeLimits) -> None:
     taken as JSON, as many clients send none."""
     content_type = request.headers.get("content-type")
     if content_type is not None and not is_json_media_type(content_type):
-        raise Problem(
-            415,
-            "unsupported-media-type",
-            "Unsupported Media Type",
-            "The body must be application/json (UTF-8).",
-        )
+        raise UnsupportedMediaType("The body must be application/json (UTF-8).")
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
-        raise Problem(
-            415,
-            "unsupported-content-encoding",
-            "Unsupported Media Type",
-            "The body must not be compressed (Content-Encoding is not supported).",
+        raise UnsupportedContentEncoding(
+            "The body must not be compressed (Content-Encoding is not supported)."
         )
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.max_body_bytes:
-        raise Problem(
-            413, BodyTooLarge.slug, BodyTooLarge.title, too_large_detail(limits.max_body_bytes)
-        )
+        raise BodyTooLarge(too_large_detail(limits.max_body_bytes))
 
 
 def too_large_detail(max_body_bytes: int) -> str:
     return f"The body is larger than the limit of {max_body_bytes} bytes."
-
-
-def install_intake_handlers(app: FastAPI) -> None:
-    """Limits crossed while the body streams in become problem envelopes."""
-
-    async def on_rejected(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, BodyRejected)
-        return problem_response(request, Problem(exc.status, exc.slug, exc.title, str(exc)))
-
-    app.add_exception_handler(BodyRejected, on_rejected)

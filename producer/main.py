@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
-from redis.exceptions import RedisError
+from fastapi import FastAPI
 
 from claimpay import __version__
 from claimpay.connections import make_job_store
@@ -16,10 +14,9 @@ from claimpay.messaging import CeleryEnqueuer, Enqueuer, make_celery
 from claimpay.settings import Settings, get_settings
 from producer.deps import Services
 from producer.gatekeeper import Gatekeeper
-from producer.limits import install_intake_handlers
 from producer.openapi import install_openapi
 from producer.operations import install_operations
-from producer.problems import Problem, install_problem_handlers, problem_response
+from producer.problems import install_problem_handlers
 from producer.querystring import DropEmptyQueryParameters
 from producer.readback import ReadBack
 from producer.routes import health, jobs, listing, users
@@ -48,21 +45,7 @@ def create_app(
     )
     # Refuses to start without the keys its token policy needs (RuntimeError).
     app.state.gatekeeper = Gatekeeper.build(settings, app.state.services.store)
-    install_problem_handlers(app)
-    install_intake_handlers(app)
-
-    async def on_redis_error(request: Request, exc: Exception) -> Response:
-        log.error("job store unavailable: %s", type(exc).__name__)
-        problem = Problem(
-            503,
-            "job-store-unavailable",
-            "Service Unavailable",
-            "The job store is unavailable; retry later.",
-            headers={"Retry-After": "5"},
-        )
-        return problem_response(request, problem)
-
-    app.add_exception_handler(RedisError, on_redis_error)
+    install_problem_handlers(app, store_retry_after_s=5)
     readback = ReadBack(settings.databases)
     app.router.on_shutdown.append(readback.dispose)
     for spec in ENTITIES.values():

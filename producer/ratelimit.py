@@ -7,7 +7,6 @@ how long to wait otherwise. Defaults are the seed API's: 25 requests/s sustained
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from redis import Redis
@@ -49,11 +48,6 @@ class RateDecision:
 
     allowed: bool
     retry_after_s: float = 0.0
-
-    @property
-    def retry_after_header(self) -> str:
-        """`Retry-After` in whole seconds, at least 1."""
-        return str(max(1, math.ceil(self.retry_after_s)))
 
 
 class RateLimiter:

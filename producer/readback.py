@@ -13,7 +13,7 @@ from sqlalchemy import Engine, MetaData, Table, create_engine, func, select
 from sqlalchemy.engine import make_url
 
 from claimpay.entities import EntitySpec
-from producer.problems import Problem
+from producer.errors import InvalidSort
 
 
 class ReadBack:
@@ -80,9 +80,7 @@ def _order(spec: EntitySpec, table: Table, sort_by: str | None) -> list[Any]:
         if not name:
             continue
         if name not in columns or direction.lower() not in ("", "asc", "desc"):
-            raise Problem(
-                400, "invalid-sort", "Bad Request", f"sortBy: cannot sort by {part.strip()!r}."
-            )
+            raise InvalidSort(f"sortBy: cannot sort by {part.strip()!r}.")
         column = table.c[columns[name]]
         order.append(column.desc() if direction.lower() == "desc" else column.asc())
     order.append(table.c[spec.key_column].asc())

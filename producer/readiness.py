@@ -29,6 +29,7 @@ from sqlalchemy import Engine, column, create_engine, select, table
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from claimpay.errors import ClaimpayError
 from claimpay.schema import SCHEMA_REVISION, VERSION_TABLE
 from claimpay.settings import Settings
 
@@ -161,7 +162,7 @@ def _split(answer: str | tuple[str, str | None]) -> tuple[str, str | None]:
 _VERSIONS = table(VERSION_TABLE, column("version_num"))
 
 
-class NotReady(Exception):
+class NotReady(ClaimpayError):
     """Raised by a check that reached its dependency and found it unfit."""
 
 

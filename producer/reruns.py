@@ -23,12 +23,10 @@ from redis.typing import EncodableT, FieldT
 from claimpay.envelope import STANDARD_BODIES, Outcome, RowStatus
 from claimpay.jobs import JobMeta, JobState
 from claimpay.jobstore import JobStore
+from producer.errors import RerunBusy
 
 RERUN_LOCK_S = 120
-
-
-class RerunBusy(Exception):
-    """Raised when another rerun of the same job is being prepared."""
+BUSY = "A retry of this job is being prepared."
 
 
 @dataclass
@@ -50,12 +48,12 @@ def prepare_rerun(store: JobStore, meta: JobMeta, statuses: Collection[int]) -> 
     """
     keys = store.keys(meta.job_id)
     if not store.redis.set(keys.rerun_lock, "1", nx=True, ex=RERUN_LOCK_S):
-        raise RerunBusy(meta.job_id)
+        raise RerunBusy(BUSY)
     try:
         # A concurrent rerun may have run while this one waited: decide on today's job.
         current = store.meta(meta.job_id)
         if current is None or not current.state.terminal or current.round != meta.round:
-            raise RerunBusy(meta.job_id)
+            raise RerunBusy(BUSY)
         plan, rows, history, deltas = _collect(store, meta, statuses)
         if plan.rows_by_chunk:
             _requeue(store, meta, rows, history, deltas)

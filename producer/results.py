@@ -17,7 +17,7 @@ from claimpay.entities import get_entity
 from claimpay.envelope import Outcome, expand, is_success, stream_envelope
 from claimpay.jobs import JobMeta
 from claimpay.jobstore import JobStore
-from producer.problems import Problem
+from producer.errors import InvalidStatusFilter
 
 CSV = "text/csv"
 NDJSON = "application/x-ndjson"
@@ -42,11 +42,8 @@ def parse_status_filter(text: str | None) -> StatusFilter | None:
         elif part.isdigit() and 100 <= int(part) <= 599:
             codes.add(int(part))
         else:
-            raise Problem(
-                400,
-                "invalid-status-filter",
-                "Bad Request",
-                "status: use failed, succeeded, or HTTP codes and classes such as 503,4xx.",
+            raise InvalidStatusFilter(
+                "status: use failed, succeeded, or HTTP codes and classes such as 503,4xx."
             )
     return codes.__contains__
 

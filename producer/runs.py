@@ -19,10 +19,11 @@ from typing import Any
 
 import orjson
 
+from producer.errors import InvalidRequest
 from producer.limits import RowTooLarge, TooDeep
 
 
-class MalformedBody(Exception):
+class MalformedBody(InvalidRequest):
     """Raised when the body is not a well-formed JSON array."""
 
 

@@ -16,9 +16,9 @@ from claimpay.logs import bind
 from claimpay.messaging import queue_for
 from claimpay.settings import Settings
 from producer.deps import Services
+from producer.errors import CallbackNotAllowed, CallbacksDisabled, InvalidCallback
 from producer.intake import ChunkPlanner, MalformedBody, receive_array
 from producer.limits import IntakeLimits
-from producer.problems import Problem
 
 log = logging.getLogger("claimpay.producer")
 
@@ -35,27 +35,17 @@ class BatchOptions:
     def checked(
         cls, settings: Settings, dry_run: bool, callback_url: str | None, chunk_size: int | None
     ) -> BatchOptions:
-        """The options, or a 400 problem naming the one that cannot be honoured."""
+        """The options; `InvalidRequest` naming the one that cannot be honoured."""
         if callback_url is not None:
             parts = urlsplit(callback_url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise Problem(
-                    400, "invalid-callback", "Bad Request", "callbackUrl must be an http(s) URL."
-                )
+                raise InvalidCallback("callbackUrl must be an http(s) URL.")
             if not settings.callback_host_allowed(parts.hostname):
-                raise Problem(
-                    400,
-                    "callback-not-allowed",
-                    "Bad Request",
-                    "callbackUrl names a host outside CLAIMPAY_WEBHOOK_ALLOWED_HOSTS.",
+                raise CallbackNotAllowed(
+                    "callbackUrl names a host outside CLAIMPAY_WEBHOOK_ALLOWED_HOSTS."
                 )
             if settings.webhook_secret is None:
-                raise Problem(
-                    400,
-                    "callbacks-disabled",
-                    "Bad Request",
-                    "callbackUrl needs CLAIMPAY_WEBHOOK_SECRET on the server.",
-                )
+                raise CallbacksDisabled("callbackUrl needs CLAIMPAY_WEBHOOK_SECRET on the server.")
         return cls(chunk_size or settings.chunk_size, dry_run, callback_url)
 
 
@@ -68,7 +58,8 @@ async def store_batch(
     user: str,
     options: BatchOptions,
 ) -> JobMeta:
-    """Store the rows of `body` as job `job_id` and queue its chunks; 400 if malformed."""
+    """Store the rows of `body` as job `job_id` and queue its chunks; `MalformedBody` (with
+    the job's ID as its activity ID) or a `BodyRejected` when the body cannot be taken."""
     bind(jobId=job_id, database=database)  # on the request's remaining log lines
     store = services.store
     planner = ChunkPlanner(options.chunk_size)
@@ -100,7 +91,8 @@ async def store_batch(
         meta = await anyio.to_thread.run_sync(seal)
     except MalformedBody as exc:
         await anyio.to_thread.run_sync(store.discard, job_id, list(planner.rows_per_chunk))
-        raise Problem(400, "malformed-body", "Bad Request", str(exc), activity_id=job_id) from exc
+        exc.activity_id = job_id
+        raise
     except BaseException:
         await anyio.to_thread.run_sync(store.discard, job_id, list(planner.rows_per_chunk))
         raise

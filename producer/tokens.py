@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import jwt
 from jwt.algorithms import get_default_algorithms
 
+from claimpay.errors import ClaimpayError
 from claimpay.jwtalgorithms import HMAC_ALGORITHMS, PUBLIC_KEY_ALGORITHMS
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ DATABASES_CLAIM = "databases"
 """Optional claim: the databases the token's user may use (tokens of configured users)."""
 
 
-class InvalidToken(Exception):
+class InvalidToken(ClaimpayError):
     """Raised when a bearer token is malformed, unsigned, wrongly signed, expired or not
     yet valid, or has the wrong algorithm, issuer or audience."""
 

@@ -6,9 +6,11 @@ import sqlite3
 
 from sqlalchemy import exc as sa_exc
 
+from claimpay.errors import ClaimpayError
 
-class WorkerError(Exception):
-    """Base of the worker's own errors."""
+
+class WorkerError(ClaimpayError):
+    """Raised when applying a chunk or delivering a job's webhook fails."""
 
 
 class TransientError(WorkerError):

@@ -13,11 +13,12 @@ from claimpay.envelope import envelope
 from claimpay.jobstore import JobStore
 from claimpay.settings import Settings
 from claimpay.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from worker.errors import WorkerError
 
 log = logging.getLogger("claimpay.webhooks")
 
 
-class WebhookFailed(Exception):
+class WebhookFailed(WorkerError):
     """Raised when the receiver is unreachable or answers other than 2xx; retried."""
 
 

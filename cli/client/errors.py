@@ -6,8 +6,10 @@ from typing import Any
 
 import orjson
 
+from claimpay.errors import ClaimpayError
 
-class ClientError(Exception):
+
+class ClientError(ClaimpayError):
     """Base of every error a client command reports to the user (and exits non-zero on)."""
 
     exit_code = 1

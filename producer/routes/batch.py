@@ -18,11 +18,11 @@ from claimpay.envelope import envelope
 from claimpay.jobs import JobMeta
 from producer.auth import Caller, authorize_database
 from producer.deps import CallerDep, DatabaseHeader, Services, ServicesDep
+from producer.errors import IdempotencyKeyInUse, IdempotencyKeyReused
 from producer.gatekeeper import GatekeeperDep, get_gatekeeper
 from producer.idempotency import SEALED, IdempotencyKeys, IdempotencyRecord
-from producer.limits import IntakeLimits, check_batch_headers
+from producer.limits import BodyTooLarge, IntakeLimits, check_batch_headers
 from producer.preferences import preference_applied, preferred_wait_s, until_terminal
-from producer.problems import Problem
 from producer.responses import JobAcceptedEnvelope, ResultsEnvelope, documented_problems
 from producer.results import results_response
 from producer.submission import BatchOptions, store_batch
@@ -145,29 +145,22 @@ def _fingerprint(spec: EntitySpec, options: BatchOptions) -> Any:
 async def _replay(
     request: Request, services: Services, earlier: IdempotencyRecord, digest: Any
 ) -> JobMeta:
-    location = {"Location": f"/jobs/{earlier.job_id}"}
     if earlier.state != SEALED:
-        raise Problem(
-            409,
-            "idempotency-key-in-use",
-            "Conflict",
+        raise IdempotencyKeyInUse(
             f"A request with this Idempotency-Key is still running: job {earlier.job_id}.",
-            headers=location,
+            job_id=earlier.job_id,
         )
     received = 0
     async for data in request.stream():
         received += len(data)
         if received > services.settings.max_body_bytes:
-            raise Problem(413, "body-too-large", "Content Too Large", "The body is too large.")
+            raise BodyTooLarge("The body is too large.")
         digest.update(data)
     meta = await anyio.to_thread.run_sync(services.store.meta, earlier.job_id)
     if digest.hexdigest() != earlier.body_sha256 or meta is None:
-        raise Problem(
-            422,
-            "idempotency-key-reused",
-            "Unprocessable Entity",
+        raise IdempotencyKeyReused(
             "This Idempotency-Key was used with a different request body.",
-            headers=location,
+            job_id=earlier.job_id,
         )
     return meta
 

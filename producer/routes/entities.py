@@ -14,7 +14,8 @@ from claimpay.entities import EntitySpec
 from claimpay.envelope import envelope
 from producer.auth import authorize_database
 from producer.deps import CallerDep, DatabaseHeader, ServicesDep
-from producer.problems import Problem, new_activity_id
+from producer.errors import RowNotFound
+from producer.problems import new_activity_id
 from producer.readback import ReadBack, get_row, list_rows
 
 MAX_PAGE_SIZE = 1_000
@@ -57,7 +58,7 @@ def entity_router(spec: EntitySpec, readback: ReadBack) -> APIRouter:
         if not isinstance(key, int) or -(2**63) <= key < 2**63:  # beyond: no row, SQL overflows
             row = await anyio.to_thread.run_sync(get_row, readback, database, spec, key)
         if row is None:
-            raise Problem(404, "not-found", "Not Found", f"No {name} with that key.")
+            raise RowNotFound(f"No {name} with that key.")
         return _json(row, 200)
 
     get_entity.__annotations__["key"] = spec.key_type

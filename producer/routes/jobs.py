@@ -16,9 +16,15 @@ from claimpay.envelope import envelope
 from claimpay.jobs import JobMeta, JobState
 from producer.auth import Caller
 from producer.deps import CallerDep, DatabaseHeader, Services, ServicesDep
+from producer.errors import (
+    JobCompleted,
+    JobLost,
+    JobNotFinished,
+    JobNotFound,
+    JobReceiving,
+)
 from producer.preferences import preference_applied, preferred_wait_s, until_terminal
-from producer.problems import Problem
-from producer.reruns import RerunBusy, prepare_rerun
+from producer.reruns import prepare_rerun
 from producer.responses import (
     JobStatusEnvelope,
     ResultsEnvelope,
@@ -40,10 +46,7 @@ def visible_job(services: Services, caller: Caller, job_id: str, database: str |
     a job the job store lost (reset after accepting it)."""
     meta = services.store.meta(job_id) if _JOB_ID.match(job_id) else None
     if meta is None and _JOB_ID.match(job_id) and services.store.lost(job_id):
-        raise Problem(
-            410,
-            "job-store-reset",
-            "Gone",
+        raise JobLost(
             "The job store was reset after this job was accepted: its state and results "
             "are lost. Rows of chunks already applied are in the database; submit the "
             "batch again (the upsert makes that safe).",
@@ -53,7 +56,7 @@ def visible_job(services: Services, caller: Caller, job_id: str, database: str |
         or not caller.may_use(meta.database)
         or (database is not None and database != meta.database)
     ):
-        raise Problem(404, "job-not-found", "Not Found", "No such job.")
+        raise JobNotFound("No such job.")
     return meta
 
 
@@ -111,10 +114,10 @@ def cancel_job(
 ) -> Response:
     before = visible_job(services, caller, job_id, vbasoftware_database)
     if before.state is JobState.RECEIVING:
-        raise Problem(409, "job-receiving", "Conflict", "The job's rows are still being received.")
+        raise JobReceiving("The job's rows are still being received.")
     state = services.store.cancel(job_id)
     if state is JobState.COMPLETED:
-        raise Problem(409, "job-completed", "Conflict", "The job has already completed.")
+        raise JobCompleted("The job has already completed.")
     meta = visible_job(services, caller, job_id, vbasoftware_database)
     log.info("job %s: cancel requested, now %s", job_id, meta.state.value)
     return _json(envelope(meta.public(), job_id), 200 if meta.state.terminal else 202)
@@ -188,14 +191,9 @@ def rerun_job(
     keep = parse_status_filter(statuses) or parse_status_filter("5xx")
     assert keep is not None
     if not meta.state.terminal:
-        raise Problem(409, "job-not-finished", "Conflict", "Only a finished job can be retried.")
+        raise JobNotFinished("Only a finished job can be retried.")
     codes = [code for code in range(100, 600) if keep(code)]
-    try:
-        plan = prepare_rerun(services.store, meta, codes)
-    except RerunBusy:
-        raise Problem(
-            409, "retry-in-progress", "Conflict", "A retry of this job is being prepared."
-        ) from None
+    plan = prepare_rerun(services.store, meta, codes)
     if plan.rows_by_chunk:
         chunks = sorted(plan.rows_by_chunk)
         counts = [plan.rows_by_chunk[c] for c in chunks]

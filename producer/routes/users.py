@@ -15,10 +15,11 @@ from fastapi.security import HTTPBasic
 
 from claimpay.envelope import envelope
 from claimpay.settings import Settings
-from producer.auth import Caller, authorize_database, unauthorized
+from producer.auth import Caller, authorize_database
 from producer.deps import API_KEY_SCHEME, DatabaseHeader, ServicesDep
+from producer.errors import InvalidCredentials, MissingCredentials
 from producer.gatekeeper import GatekeeperDep
-from producer.problems import Problem, new_activity_id
+from producer.problems import new_activity_id
 from producer.responses import AuthenticationEnvelope, documented_problems
 
 log = logging.getLogger("claimpay.producer")
@@ -43,16 +44,16 @@ def basic_credentials(authorization: str | None) -> tuple[str, str]:
     """`(user, password)` of an HTTP Basic header; 401 when it is missing or malformed."""
     scheme, _, encoded = (authorization or "").partition(" ")
     if scheme.lower() != "basic" or not encoded.strip():
-        raise _bad_credentials("missing-credentials", "HTTP Basic credentials are required.")
+        raise MissingCredentials("HTTP Basic credentials are required.")
     try:
         if len(encoded) > MAX_CREDENTIALS_CHARS:
             raise ValueError("too long")
         decoded = b64decode(encoded.strip(), validate=True).decode("utf-8")
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise _bad_credentials("invalid-credentials", INVALID_CREDENTIALS) from None
+        raise InvalidCredentials(INVALID_CREDENTIALS) from None
     user, colon, password = decoded.partition(":")
     if not colon or not user:
-        raise _bad_credentials("invalid-credentials", INVALID_CREDENTIALS)
+        raise InvalidCredentials(INVALID_CREDENTIALS)
     return user, password
 
 
@@ -80,7 +81,7 @@ def user_authentication(
     name, password = basic_credentials(authorization)
     user = gatekeeper.users.check(name, password)
     if user is None or gatekeeper.issuer is None:
-        raise _bad_credentials("invalid-credentials", INVALID_CREDENTIALS)
+        raise InvalidCredentials(INVALID_CREDENTIALS)
     caller = Caller(key.key_id, key.databases, user.name, user.databases)
     database = authorize_database(services.settings, caller, vbasoftware_database)
     token = gatekeeper.issuer.mint(user.name, _ttl(services.settings), sorted(user.databases))
@@ -96,7 +97,3 @@ def user_authentication(
 
 def _ttl(settings: Settings) -> int:
     return settings.token_ttl_s
-
-
-def _bad_credentials(slug: str, detail: str) -> Problem:
-    return unauthorized(slug, detail, scheme='Basic realm="claimpay", charset="UTF-8"')
