@@ -15,6 +15,8 @@ from claimpay.safety import production_problems
 
 _DATABASE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DEFAULT_DATABASES = {"demo": "sqlite:///var/demo.db"}
+MAX_CHUNK_SIZE = 50_000
+"""The largest chunk, of the setting and of a batch call's `chunkSize`."""
 JwtAlgorithm = Literal[
     "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512"
 ]
@@ -70,7 +72,7 @@ class Settings(BaseSettings):
 
     key_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")] = "claimpay"
     queue: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "claimpay"
-    chunk_size: Annotated[int, Field(ge=1, le=50_000)] = 1_000
+    chunk_size: Annotated[int, Field(ge=1, le=MAX_CHUNK_SIZE)] = 1_000
     result_ttl_s: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
     intake_buffer_bytes: Annotated[int, Field(ge=0, le=2**30)] = 256 * 1024
     """The body is parsed in runs of whole rows of about this size, whatever its size: the
@@ -151,6 +153,31 @@ class Settings(BaseSettings):
     max_active_jobs_per_key: Annotated[int, Field(ge=0)] = 100
     """Unfinished jobs one API key may have at a time (429 beyond it); 0 = no limit."""
 
+    # -- policy (issue 14): page sizes, TTLs of locks and claims, waits ----------------
+    results_page_size: Annotated[int, Field(ge=1)] = 100
+    """`pageSize` of `GET /jobs/{id}/results` when only `page` is given."""
+    results_max_page_size: Annotated[int, Field(ge=1)] = 10_000
+    """Largest `pageSize` of `GET /jobs/{id}/results` (400 beyond)."""
+    rows_page_size: Annotated[int, Field(ge=1)] = 100
+    """`pageSize` of `GET /<entity>` (read back rows) when none is given."""
+    rows_max_page_size: Annotated[int, Field(ge=1)] = 1_000
+    """Largest `pageSize` of `GET /<entity>` (400 beyond)."""
+    jobs_page_size: Annotated[int, Field(ge=1)] = 50
+    """`pageSize` of `GET /jobs` when none is given."""
+    jobs_max_page_size: Annotated[int, Field(ge=1)] = 1_000
+    """Largest `pageSize` of `GET /jobs` (400 beyond)."""
+    retry_after_s: Annotated[int, Field(ge=1, le=3600)] = 5
+    """`Retry-After` of a 503 while Redis is down and of a 429 for too many unfinished jobs."""
+    idempotency_claim_ttl_s: Annotated[int, Field(ge=3, le=3600)] = 15
+    """An `Idempotency-Key` taken by a request whose API stops showing life (it renews the
+    claim every third of this while the body arrives) is free again after this long."""
+    rerun_lock_ttl_s: Annotated[int, Field(ge=1, le=3600)] = 120
+    """Longest a `POST /jobs/{id}/retry` may take preparing; a lock that outlives a crashed
+    API is gone after this long."""
+    stuck_busy_after_s: Annotated[float | None, Field(gt=0)] = None
+    """A job without progress this long gets its unfinished chunks queued again even while
+    its queue is not empty; unset: 10 x `stuck_after_s`."""
+
     @field_validator("databases")
     @classmethod
     def _databases_named_sanely(cls, value: dict[str, str]) -> dict[str, str]:
@@ -199,6 +226,21 @@ class Settings(BaseSettings):
                 f"({longest:g}s), or Redis redelivers chunks that are still running"
             )
         return self
+
+    @model_validator(mode="after")
+    def _defaults_within_their_bounds(self) -> Settings:
+        for default, largest in (
+            ("results_page_size", "results_max_page_size"),
+            ("rows_page_size", "rows_max_page_size"),
+            ("jobs_page_size", "jobs_max_page_size"),
+        ):
+            if getattr(self, default) > getattr(self, largest):
+                raise ValueError(f"{default} must not exceed {largest}")
+        return self
+
+    def stuck_whatever_the_queue_s(self) -> float:
+        """`stuck_busy_after_s`, or its default of 10 x `stuck_after_s`."""
+        return self.stuck_busy_after_s or 10 * self.stuck_after_s
 
     def jwt_secret_value(self) -> str:
         """The bearer-token secret; refuses to run without one."""

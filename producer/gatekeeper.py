@@ -27,6 +27,8 @@ class Gatekeeper:
     issuer: TokenIssuer | None
     rate_limiter: RateLimiter | None
     active_jobs: ActiveJobs | None
+    retry_after_s: int
+    """`Retry-After` of a refusal for too many unfinished jobs."""
 
     @classmethod
     def build(cls, settings: Settings, store: JobStore) -> Gatekeeper:
@@ -51,6 +53,7 @@ class Gatekeeper:
             issuer=issuer,
             rate_limiter=limiter,
             active_jobs=jobs if settings.max_active_jobs_per_key else None,
+            retry_after_s=settings.retry_after_s,
         )
 
     def throttle(self, key_id: str) -> None:
@@ -76,7 +79,7 @@ class Gatekeeper:
             return
         raise TooManyActiveJobs(
             "This API key has too many unfinished jobs; retry when one has finished.",
-            retry_after_s=5,
+            retry_after_s=self.retry_after_s,
         )
 
 

@@ -18,8 +18,6 @@ from claimpay.keys import StoreKeys
 
 RECEIVING = "receiving"
 SEALED = "sealed"
-RECEIVING_TTL_S = 15
-"""A claim lapses this long after the receiving API last showed life (it may have died)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +32,13 @@ class IdempotencyRecord:
 class IdempotencyKeys:
     """Idempotency records in Redis, scoped by API key and database."""
 
-    def __init__(self, redis: Redis, keys: StoreKeys, ttl_s: int) -> None:
+    def __init__(self, redis: Redis, keys: StoreKeys, ttl_s: int, claim_ttl_s: int) -> None:
         self._redis = redis
         self._keys = keys
         self._ttl_s = ttl_s
+        self._claim_ttl_s = claim_ttl_s
+        """A claim lapses this long after the receiving API last showed life (it may have
+        died)."""
 
     def key(self, caller_key_id: str, database: str, idempotency_key: str) -> str:
         digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
@@ -48,7 +49,7 @@ class IdempotencyKeys:
         if self._redis.hsetnx(record_key, "jobId", job_id):
             pipe = self._redis.pipeline(transaction=True)
             pipe.hset(record_key, "state", RECEIVING)
-            pipe.expire(record_key, RECEIVING_TTL_S)
+            pipe.expire(record_key, self._claim_ttl_s)
             pipe.execute()
             return None
         raw = cast(dict[bytes, bytes], self._redis.hgetall(record_key))
@@ -60,7 +61,7 @@ class IdempotencyKeys:
 
     def refresh(self, record_key: str) -> None:
         """The body is still arriving: keep the claim."""
-        self._redis.expire(record_key, RECEIVING_TTL_S)
+        self._redis.expire(record_key, self._claim_ttl_s)
 
     def complete(self, record_key: str, body_sha256: str) -> None:
         pipe = self._redis.pipeline(transaction=True)

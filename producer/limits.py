@@ -15,14 +15,21 @@ from claimpay.settings import Settings
 from producer.errors import RequestError, UnsupportedContentEncoding, UnsupportedMediaType
 
 
+def _default(setting: str) -> int:
+    default = Settings.model_fields[setting].default
+    assert isinstance(default, int)
+    return default
+
+
 @dataclass(frozen=True, slots=True)
 class IntakeLimits:
-    """What one batch body may hold (see the settings of the same names)."""
+    """What one batch body may hold: the settings of the same names (`of`); by default,
+    their defaults."""
 
-    max_body_bytes: int = 512 * 2**20
-    max_rows: int = 1_000_000
-    max_row_bytes: int = 64 * 1024
-    max_depth: int = 8
+    max_body_bytes: int = _default("max_body_bytes")
+    max_rows: int = _default("max_rows")
+    max_row_bytes: int = _default("max_row_bytes")
+    max_depth: int = _default("max_json_depth")
 
     @classmethod
     def of(cls, settings: Settings) -> IntakeLimits:

@@ -25,7 +25,6 @@ from claimpay.jobs import JobMeta, JobState
 from claimpay.jobstore import JobStore
 from producer.errors import RerunBusy
 
-RERUN_LOCK_S = 120
 BUSY = "A retry of this job is being prepared."
 
 
@@ -41,13 +40,16 @@ class RerunPlan:
         return sum(self.rows_by_chunk.values())
 
 
-def prepare_rerun(store: JobStore, meta: JobMeta, statuses: Collection[int]) -> RerunPlan:
+def prepare_rerun(
+    store: JobStore, meta: JobMeta, statuses: Collection[int], lock_ttl_s: int
+) -> RerunPlan:
     """Queue-ready state for rerunning `meta`'s rows whose status is in `statuses`.
 
     The caller enqueues `plan.rows_by_chunk`; nothing changes when the plan is empty.
+    `RerunBusy` while another rerun holds the job's lock (for at most `lock_ttl_s`).
     """
     keys = store.keys(meta.job_id)
-    if not store.redis.set(keys.rerun_lock, "1", nx=True, ex=RERUN_LOCK_S):
+    if not store.redis.set(keys.rerun_lock, "1", nx=True, ex=lock_ttl_s):
         raise RerunBusy(BUSY)
     try:
         # A concurrent rerun may have run while this one waited: decide on today's job.

@@ -3,8 +3,9 @@
 Two cases. A chunk *orphaned* by a worker that died while applying it: claimed, not
 recorded, and its lease has lapsed (leases are renewed every third of `lease_ttl_s`).
 A job *stalled* because messages were lost (say, Redis restarted without them): no
-progress for `stuck_after_s` while its queue is empty (or for ten times that, whatever the
-queue). Queuing a chunk twice is harmless: the claim and the ledger make the second a no-op.
+progress for `stuck_after_s` while its queue is empty (or for `stuck_busy_after_s`,
+whatever the queue). Queuing a chunk twice is harmless: the claim and the ledger make the
+second a no-op.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def sweep(
         chunks = states.claimed - states.leased
         idle_s = now - meta.progress_ts
         if idle_s > settings.stuck_after_s and (
-            idle_s > 10 * settings.stuck_after_s or queue_length() == 0
+            idle_s > settings.stuck_whatever_the_queue_s() or queue_length() == 0
         ):
             chunks |= states.unfinished - states.leased
         if chunks:

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from claimpay.entities import EntitySpec
 from claimpay.envelope import envelope
 from claimpay.jobs import JobMeta
+from claimpay.settings import MAX_CHUNK_SIZE
 from producer.auth import Caller, authorize_database
 from producer.deps import CallerDep, DatabaseHeader, Services, ServicesDep
 from producer.errors import IdempotencyKeyInUse, IdempotencyKeyReused
@@ -28,7 +29,6 @@ from producer.results import results_response
 from producer.submission import BatchOptions, store_batch
 
 log = logging.getLogger("claimpay.producer")
-CLAIM_REFRESH_S = 5.0
 
 
 def batch_router(spec: EntitySpec) -> APIRouter:
@@ -68,7 +68,7 @@ def batch_router(spec: EntitySpec) -> APIRouter:
         vbasoftware_database: DatabaseHeader = None,
         dry_run: Annotated[bool, Query(alias="dryRun")] = False,
         callback_url: Annotated[str | None, Query(alias="callbackUrl", max_length=2048)] = None,
-        chunk_size: Annotated[int | None, Query(alias="chunkSize", ge=1, le=50_000)] = None,
+        chunk_size: Annotated[int | None, Query(alias="chunkSize", ge=1, le=MAX_CHUNK_SIZE)] = None,
         prefer: Annotated[str | None, Header()] = None,
         idempotency_key: Annotated[
             str | None, Header(alias="Idempotency-Key", max_length=255)
@@ -108,8 +108,12 @@ async def _idempotent_submit(
     idempotency_key: str,
     job_id: str,
 ) -> JobMeta:
+    settings = services.settings
     keys = IdempotencyKeys(
-        services.store.redis, services.store.store_keys, services.settings.idempotency_ttl_s
+        services.store.redis,
+        services.store.store_keys,
+        settings.idempotency_ttl_s,
+        settings.idempotency_claim_ttl_s,
     )
     record_key = keys.key(caller.key_id, database, idempotency_key)
     earlier = await anyio.to_thread.run_sync(keys.claim, record_key, job_id)
@@ -120,7 +124,12 @@ async def _idempotent_submit(
         # Only a new job counts against the key's limit of unfinished jobs (not a replay).
         await anyio.to_thread.run_sync(get_gatekeeper(request).admit_job, caller, job_id)
         meta = await store_batch(
-            _hashing(request.stream(), digest, lambda: keys.refresh(record_key)),
+            _hashing(
+                request.stream(),
+                digest,
+                lambda: keys.refresh(record_key),
+                refresh_s=settings.idempotency_claim_ttl_s / 3,
+            ),
             services,
             spec,
             job_id,
@@ -166,13 +175,14 @@ async def _replay(
 
 
 async def _hashing(
-    body: AsyncIterator[bytes], digest: Any, keep_claim: Callable[[], None]
+    body: AsyncIterator[bytes], digest: Any, keep_claim: Callable[[], None], refresh_s: float
 ) -> AsyncIterator[bytes]:
-    """Hash the body as it streams by, and keep the key's claim alive meanwhile."""
+    """Hash the body as it streams by, and keep the key's claim alive meanwhile (every
+    `refresh_s`)."""
     last = anyio.current_time()
     async for data in body:
         digest.update(data)
-        if anyio.current_time() - last > CLAIM_REFRESH_S:
+        if anyio.current_time() - last > refresh_s:
             await anyio.to_thread.run_sync(keep_claim)
             last = anyio.current_time()
         yield data

@@ -12,17 +12,16 @@ from fastapi.responses import Response
 
 from claimpay.entities import EntitySpec
 from claimpay.envelope import envelope
+from claimpay.settings import Settings
 from producer.auth import authorize_database
 from producer.deps import CallerDep, DatabaseHeader, ServicesDep
 from producer.errors import RowNotFound
 from producer.problems import new_activity_id
 from producer.readback import ReadBack, get_row, list_rows
 
-MAX_PAGE_SIZE = 1_000
 
-
-def entity_router(spec: EntitySpec, readback: ReadBack) -> APIRouter:
-    """The read routes of one entity."""
+def entity_router(spec: EntitySpec, readback: ReadBack, settings: Settings) -> APIRouter:
+    """The read routes of one entity; their page sizes come from `settings`."""
     router = APIRouter(tags=[spec.name])
     name = spec.row_model.__name__.removesuffix("In")
 
@@ -32,7 +31,9 @@ def entity_router(spec: EntitySpec, readback: ReadBack) -> APIRouter:
         caller: CallerDep,
         vbasoftware_database: DatabaseHeader = None,
         page: Annotated[int, Query(ge=1, le=2**31 - 1)] = 1,
-        page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = 100,
+        page_size: int = Query(  # not Annotated: a string annotation cannot see `settings`
+            settings.rows_page_size, alias="pageSize", ge=1, le=settings.rows_max_page_size
+        ),
         sort_by: Annotated[str | None, Query(alias="sortBy", max_length=500)] = None,
     ) -> Response:
         database = authorize_database(services.settings, caller, vbasoftware_database)

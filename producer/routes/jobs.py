@@ -14,6 +14,7 @@ from fastapi.responses import Response
 
 from claimpay.envelope import envelope
 from claimpay.jobs import JobMeta, JobState
+from claimpay.settings import Settings
 from producer.auth import Caller
 from producer.deps import CallerDep, DatabaseHeader, Services, ServicesDep
 from producer.errors import (
@@ -34,11 +35,7 @@ from producer.responses import (
 from producer.results import media_type, parse_status_filter, results_response
 
 log = logging.getLogger("claimpay.producer")
-router = APIRouter(prefix="/jobs", tags=["jobs"])
-
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
-MAX_PAGE_SIZE = 10_000
-DEFAULT_PAGE_SIZE = 100
 
 
 def visible_job(services: Services, caller: Caller, job_id: str, database: str | None) -> JobMeta:
@@ -60,151 +57,158 @@ def visible_job(services: Services, caller: Caller, job_id: str, database: str |
     return meta
 
 
-@router.get(
-    "/{job_id}",
-    summary="The state and counts of a job",
-    response_model=JobStatusEnvelope,
-    responses=documented_problems(404),
-)
-async def job_status(
-    request: Request,
-    job_id: str,
-    services: ServicesDep,
-    caller: CallerDep,
-    vbasoftware_database: DatabaseHeader = None,
-    prefer: Annotated[
-        str | None,
-        Header(
-            description="`wait=N`: answer once the job has ended, or after N seconds "
-            "(at most `CLAIMPAY_MAX_WAIT_S`), instead of at once."
-        ),
-    ] = None,
-) -> Response:
-    meta = await anyio.to_thread.run_sync(
-        visible_job, services, caller, job_id, vbasoftware_database
+def jobs_router(settings: Settings) -> APIRouter:
+    """The routes of one job; the results' page sizes come from `settings`."""
+    router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+    @router.get(
+        "/{job_id}",
+        summary="The state and counts of a job",
+        response_model=JobStatusEnvelope,
+        responses=documented_problems(404),
     )
-    wait_s = preferred_wait_s(prefer, services.settings.max_wait_s)
-    meta = await until_terminal(services.store, meta, wait_s, request.is_disconnected)
-    response = _json(envelope(meta.public(), job_id), 200)
-    response.headers.update(preference_applied(wait_s))
-    return response
+    async def job_status(
+        request: Request,
+        job_id: str,
+        services: ServicesDep,
+        caller: CallerDep,
+        vbasoftware_database: DatabaseHeader = None,
+        prefer: Annotated[
+            str | None,
+            Header(
+                description="`wait=N`: answer once the job has ended, or after N seconds "
+                "(at most `CLAIMPAY_MAX_WAIT_S`), instead of at once."
+            ),
+        ] = None,
+    ) -> Response:
+        meta = await anyio.to_thread.run_sync(
+            visible_job, services, caller, job_id, vbasoftware_database
+        )
+        wait_s = preferred_wait_s(prefer, services.settings.max_wait_s)
+        meta = await until_terminal(services.store, meta, wait_s, request.is_disconnected)
+        response = _json(envelope(meta.public(), job_id), 200)
+        response.headers.update(preference_applied(wait_s))
+        return response
 
-
-@router.delete(
-    "/{job_id}",
-    summary="Cancel a job: chunks not started are skipped, applied rows keep their result",
-    responses={
-        200: {
-            "model": JobStatusEnvelope,
-            "description": "The job is cancelled (it already was, or nothing was left).",
-        },
-        202: {
-            "model": JobStatusEnvelope,
-            "description": "The job is cancelling; poll it until `cancelled`.",
-        },
-        404: documented_problem(404),
-        409: documented_problem(409, "The job has already completed."),
-    },
-)
-def cancel_job(
-    job_id: str,
-    services: ServicesDep,
-    caller: CallerDep,
-    vbasoftware_database: DatabaseHeader = None,
-) -> Response:
-    before = visible_job(services, caller, job_id, vbasoftware_database)
-    if before.state is JobState.RECEIVING:
-        raise JobReceiving("The job's rows are still being received.")
-    state = services.store.cancel(job_id)
-    if state is JobState.COMPLETED:
-        raise JobCompleted("The job has already completed.")
-    meta = visible_job(services, caller, job_id, vbasoftware_database)
-    log.info("job %s: cancel requested, now %s", job_id, meta.state.value)
-    return _json(envelope(meta.public(), job_id), 200 if meta.state.terminal else 202)
-
-
-@router.get(
-    "/{job_id}/results",
-    summary="The 207 multi-status envelope of a completed job, whole or paged",
-    status_code=207,
-    responses={
-        202: {
-            "model": JobStatusEnvelope,
-            "description": "The job is not finished; the body is its status.",
-        },
-        207: {
-            "model": ResultsEnvelope,
-            "description": "One result per input row, in input order.",
-            "content": {
-                "text/csv": {"schema": {"type": "string"}},
-                "application/x-ndjson": {"schema": {"type": "string"}},
+    @router.delete(
+        "/{job_id}",
+        summary="Cancel a job: chunks not started are skipped, applied rows keep their result",
+        responses={
+            200: {
+                "model": JobStatusEnvelope,
+                "description": "The job is cancelled (it already was, or nothing was left).",
             },
+            202: {
+                "model": JobStatusEnvelope,
+                "description": "The job is cancelling; poll it until `cancelled`.",
+            },
+            404: documented_problem(404),
+            409: documented_problem(409, "The job has already completed."),
         },
-        404: documented_problem(404),
-    },
-)
-def job_results(
-    job_id: str,
-    services: ServicesDep,
-    caller: CallerDep,
-    vbasoftware_database: DatabaseHeader = None,
-    page: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-    page_size: Annotated[int | None, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = None,
-    status: Annotated[
-        str | None, Query(description="failed, succeeded, or codes/classes: 503,4xx")
-    ] = None,
-    accept: Annotated[str | None, Header()] = None,
-) -> Response:
-    meta = visible_job(services, caller, job_id, vbasoftware_database)
-    keep = parse_status_filter(status)
-    if not meta.state.terminal:
-        return _json(envelope(meta.public(), job_id), 202)
-    paged = page is not None or page_size is not None
-    return results_response(
-        services.store,
-        meta,
-        media=media_type(accept),
-        keep=keep,
-        page=(page or 1, page_size or DEFAULT_PAGE_SIZE) if paged else None,
     )
+    def cancel_job(
+        job_id: str,
+        services: ServicesDep,
+        caller: CallerDep,
+        vbasoftware_database: DatabaseHeader = None,
+    ) -> Response:
+        before = visible_job(services, caller, job_id, vbasoftware_database)
+        if before.state is JobState.RECEIVING:
+            raise JobReceiving("The job's rows are still being received.")
+        state = services.store.cancel(job_id)
+        if state is JobState.COMPLETED:
+            raise JobCompleted("The job has already completed.")
+        meta = visible_job(services, caller, job_id, vbasoftware_database)
+        log.info("job %s: cancel requested, now %s", job_id, meta.state.value)
+        return _json(envelope(meta.public(), job_id), 200 if meta.state.terminal else 202)
 
-
-@router.post(
-    "/{job_id}/retry",
-    summary="Run again only the rows whose last status was 5xx (or the chosen statuses)",
-    responses={
-        200: {"description": "No row had such a status: nothing was queued."},
-        202: {"description": "The rows are queued again under the same job ID."},
-        409: {"description": "The job is not finished, or a retry is being prepared."},
-    },
-)
-def rerun_job(
-    job_id: str,
-    services: ServicesDep,
-    caller: CallerDep,
-    vbasoftware_database: DatabaseHeader = None,
-    statuses: Annotated[
-        str, Query(description="HTTP codes and classes to retry, e.g. 503,409 or 5xx")
-    ] = "5xx",
-) -> Response:
-    meta = visible_job(services, caller, job_id, vbasoftware_database)
-    keep = parse_status_filter(statuses) or parse_status_filter("5xx")
-    assert keep is not None
-    if not meta.state.terminal:
-        raise JobNotFinished("Only a finished job can be retried.")
-    codes = [code for code in range(100, 600) if keep(code)]
-    plan = prepare_rerun(services.store, meta, codes)
-    if plan.rows_by_chunk:
-        chunks = sorted(plan.rows_by_chunk)
-        counts = [plan.rows_by_chunk[c] for c in chunks]
-        services.enqueuer.enqueue_chunks(job_id, chunks, counts, queue=meta.queue)
-    log.info("job %s: rerun queued %d rows (%d unavailable)", job_id, plan.rows, plan.unavailable)
-    after = visible_job(services, caller, job_id, vbasoftware_database)
-    body = envelope({**after.public(), "retriedRows": plan.rows}, job_id)
-    headers = {"Location": f"/jobs/{job_id}"}
-    return Response(
-        orjson.dumps(body), 202 if plan.rows else 200, headers, media_type="application/json"
+    @router.get(
+        "/{job_id}/results",
+        summary="The 207 multi-status envelope of a completed job, whole or paged",
+        status_code=207,
+        responses={
+            202: {
+                "model": JobStatusEnvelope,
+                "description": "The job is not finished; the body is its status.",
+            },
+            207: {
+                "model": ResultsEnvelope,
+                "description": "One result per input row, in input order.",
+                "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                },
+            },
+            404: documented_problem(404),
+        },
     )
+    def job_results(
+        job_id: str,
+        services: ServicesDep,
+        caller: CallerDep,
+        vbasoftware_database: DatabaseHeader = None,
+        page: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+        page_size: int | None = Query(  # not Annotated: a string annotation cannot see `settings`
+            None, alias="pageSize", ge=1, le=settings.results_max_page_size
+        ),
+        status: Annotated[
+            str | None, Query(description="failed, succeeded, or codes/classes: 503,4xx")
+        ] = None,
+        accept: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        meta = visible_job(services, caller, job_id, vbasoftware_database)
+        keep = parse_status_filter(status)
+        if not meta.state.terminal:
+            return _json(envelope(meta.public(), job_id), 202)
+        paged = page is not None or page_size is not None
+        return results_response(
+            services.store,
+            meta,
+            media=media_type(accept),
+            keep=keep,
+            page=(page or 1, page_size or settings.results_page_size) if paged else None,
+        )
+
+    @router.post(
+        "/{job_id}/retry",
+        summary="Run again only the rows whose last status was 5xx (or the chosen statuses)",
+        responses={
+            200: {"description": "No row had such a status: nothing was queued."},
+            202: {"description": "The rows are queued again under the same job ID."},
+            409: {"description": "The job is not finished, or a retry is being prepared."},
+        },
+    )
+    def rerun_job(
+        job_id: str,
+        services: ServicesDep,
+        caller: CallerDep,
+        vbasoftware_database: DatabaseHeader = None,
+        statuses: Annotated[
+            str, Query(description="HTTP codes and classes to retry, e.g. 503,409 or 5xx")
+        ] = "5xx",
+    ) -> Response:
+        meta = visible_job(services, caller, job_id, vbasoftware_database)
+        keep = parse_status_filter(statuses) or parse_status_filter("5xx")
+        assert keep is not None
+        if not meta.state.terminal:
+            raise JobNotFinished("Only a finished job can be retried.")
+        codes = [code for code in range(100, 600) if keep(code)]
+        plan = prepare_rerun(services.store, meta, codes, services.settings.rerun_lock_ttl_s)
+        if plan.rows_by_chunk:
+            chunks = sorted(plan.rows_by_chunk)
+            counts = [plan.rows_by_chunk[c] for c in chunks]
+            services.enqueuer.enqueue_chunks(job_id, chunks, counts, queue=meta.queue)
+        log.info(
+            "job %s: rerun queued %d rows (%d unavailable)", job_id, plan.rows, plan.unavailable
+        )
+        after = visible_job(services, caller, job_id, vbasoftware_database)
+        body = envelope({**after.public(), "retriedRows": plan.rows}, job_id)
+        headers = {"Location": f"/jobs/{job_id}"}
+        return Response(
+            orjson.dumps(body), 202 if plan.rows else 200, headers, media_type="application/json"
+        )
+
+    return router
 
 
 def _json(body: object, status: int) -> Response:

@@ -111,7 +111,7 @@ def test_idempotency_key_replays_refuses_another_body_and_a_running_duplicate(
     narrow = {**auth_headers(database="acme"), "Idempotency-Key": "upload-42"}
     assert submit(api, make_rows(4), narrow).status_code == 202  # other database, other key
     # While the first request is still being received, a duplicate is told to wait.
-    record = IdempotencyKeys(api.store.redis, api.store.store_keys, 60).key(
+    record = IdempotencyKeys(api.store.redis, api.store.store_keys, 60, 15).key(
         hashlib.sha256(API_KEY.encode()).hexdigest()[:12], "demo", "upload-42"
     )
     api.store.redis.hset(record, "state", "receiving")
