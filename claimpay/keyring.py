@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 HASHED_PREFIX = "sha256:"
@@ -41,8 +41,11 @@ class KeyMatch:
     key_id: str
     databases: frozenset[str]
 
-    def may_use(self, database: str) -> bool:
-        return "*" in self.databases or database in self.databases
+
+def may_use(databases: Collection[str] | None, database: str) -> bool:
+    """Whether a grant of `databases` (an API key's, a user's, a token's) allows `database`:
+    `*` allows all, None (a token that names none) restricts nothing."""
+    return databases is None or "*" in databases or database in databases
 
 
 @dataclass(frozen=True, slots=True)

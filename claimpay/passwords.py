@@ -43,9 +43,6 @@ class User:
     password_hash: str
     databases: frozenset[str]
 
-    def may_use(self, database: str) -> bool:
-        return "*" in self.databases or database in self.databases
-
 
 @dataclass
 class UserDirectory:

@@ -10,4 +10,4 @@ from __future__ import annotations
 SCHEMA_REVISION = "0002"
 """The Alembic head revision this code needs."""
 VERSION_TABLE = "claimpay_alembic_version"
-"""The table where Alembic records a database's revision."""
+"""The table where Alembic records a database's revision (the worker's migrations write it)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from claimpay.keyring import KeyMatch, KeyRing
+from claimpay.keyring import KeyMatch, KeyRing, may_use
 from claimpay.settings import Settings
 from producer.errors import (
     DatabaseForbidden,
@@ -20,7 +20,7 @@ from producer.errors import (
     MissingDatabase,
     UnconfiguredDatabase,
 )
-from producer.tokens import InvalidToken, TokenClaims, TokenPolicy
+from producer.tokens import InvalidToken, TokenPolicy
 
 DATABASE_HEADER = "vbasoftware-database"
 
@@ -36,12 +36,11 @@ class Caller:
     """The databases the token names (tokens of configured users); None: no restriction."""
 
     def key_may_use(self, database: str) -> bool:
-        return "*" in self.databases or database in self.databases
+        return may_use(self.databases, database)
 
     def may_use(self, database: str) -> bool:
         """Both the API key and the token allow `database`."""
-        token = TokenClaims(self.user, self.token_databases)
-        return self.key_may_use(database) and token.may_use(database)
+        return may_use(self.databases, database) and may_use(self.token_databases, database)
 
 
 @dataclass(frozen=True)

@@ -40,9 +40,7 @@ class TokenClaims:
 
     subject: str
     databases: frozenset[str] | None = None
-
-    def may_use(self, database: str) -> bool:
-        return self.databases is None or "*" in self.databases or database in self.databases
+    """None: the token restricts no database (`claimpay.keyring.may_use`)."""
 
 
 def read_pem(value: str) -> str:

@@ -10,7 +10,6 @@ from alembic.config import Config
 from worker.engines import make_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-VERSION_TABLE = "claimpay_alembic_version"
 
 
 def alembic_config(url: str) -> Config:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
+from claimpay.schema import VERSION_TABLE
 from worker.models import Base
 
 config = context.config
@@ -16,7 +17,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
-        version_table="claimpay_alembic_version",
+        version_table=VERSION_TABLE,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -28,7 +29,7 @@ if context.is_offline_mode():
         url=config.get_main_option("sqlalchemy.url"),
         target_metadata=target_metadata,
         literal_binds=True,
-        version_table="claimpay_alembic_version",
+        version_table=VERSION_TABLE,
     )
     with context.begin_transaction():
         context.run_migrations()

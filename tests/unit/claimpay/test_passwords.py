@@ -8,6 +8,7 @@ import pytest
 from argon2 import PasswordHasher, extract_parameters
 from pydantic import ValidationError
 
+from claimpay.keyring import may_use
 from claimpay.passwords import User, UserDirectory, hash_password, is_password_hash
 from tests.credentials import PASSWORD, cheap_hash
 from tests.factories import make_settings
@@ -30,8 +31,8 @@ def test_the_right_password_finds_the_user() -> None:
     user = directory().check("alice", PASSWORD)
     assert user is not None
     assert user.name == "alice"
-    assert user.may_use("demo")
-    assert not user.may_use("acme")
+    assert may_use(user.databases, "demo")
+    assert not may_use(user.databases, "acme")
 
 
 @pytest.mark.parametrize(
