@@ -30,6 +30,8 @@ from claimpay.jobs import JobMeta, JobState
 from claimpay.keys import JobKeys, StoreKeys
 
 MISSING_RESULT = "No result was recorded for this row"
+DURATION_BOUNDS = [stats.bound_label(bound) for bound in stats.JOB_DURATION_BUCKETS_S]
+"""The job duration histogram's bounds, handed to `lua.RECORD_CHUNK` as it is called."""
 RETRY_HOLDER = "retry"
 """Lease value while a chunk's retry waits; the retry's own claim may take it over."""
 
@@ -307,6 +309,7 @@ class JobStore:
                 job_id,
                 int(_any_failed(statuses if merged is None else {item.status for item in merged})),
                 job_round,
+                *DURATION_BOUNDS,
             ],
         )
         return int(result) == 2

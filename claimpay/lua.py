@@ -50,20 +50,18 @@ return 0
 # KEYS: meta, done, results, rows, lease, started, active, stats.
 # ARGV: chunk_no, results, processed, created, updated, not_processed, failed,
 #       finished_at, ttl_s, job_id, keep_rows (1: keep the rows for a rerun),
-#       round (the rerun round the recorder applied).
+#       round (the rerun round the recorder applied), then the duration histogram's
+#       bucket bounds, ascending (`stats.JOB_DURATION_BUCKETS_S`, as `stats.bound_label`).
 # Returns -2 when the job has moved on to another rerun round (a late recorder of an
 # earlier round must not count its stale results), -1 when the job is gone (expired),
 # 0 when the chunk was already counted, 1 when
 # counted, 2 when it finished the job. The deployment stats (`claimpay.stats`) move with
 # the job: a chunk's rows once (a dry run's as `rows:dryRun`, whatever their outcome; a
 # rerun round's rows again, as the outcome of another attempt), a job's end and its
-# duration (from sealing) once; the
-# duration bounds are `stats.JOB_DURATION_BUCKETS_S` (a unit test keeps them equal).
+# duration (from sealing) once.
 RECORD_CHUNK = (
     NOW
     + """
-local DURATION_BOUNDS = {'0.5', '1', '2.5', '5', '10', '30', '60', '120', '300', '600',
-                         '1800', '3600', '14400'}
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if tonumber(redis.call('HGET', KEYS[1], 'round') or '0') ~= tonumber(ARGV[12]) then
   return -2
@@ -103,8 +101,8 @@ if redis.call('SCARD', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'chunks'
     local sealed = tonumber(redis.call('HGET', KEYS[1], 'sealedTs') or now)
     local took = math.max(0, tonumber(now) - sealed)
     local bucket = '+Inf'
-    for _, bound in ipairs(DURATION_BOUNDS) do
-      if took <= tonumber(bound) then bucket = bound; break end
+    for i = 13, #ARGV do
+      if took <= tonumber(ARGV[i]) then bucket = ARGV[i]; break end
     end
     redis.call('HINCRBY', KEYS[8], 'duration:le:' .. bucket, 1)
     redis.call('HINCRBY', KEYS[8], 'duration:count', 1)

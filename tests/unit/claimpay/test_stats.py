@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
+import time
 
 import orjson
+import pytest
 
-from claimpay import lua
 from claimpay.envelope import RowStatus, outcome
 from claimpay.jobstore import JobStore
 from claimpay.stats import (
@@ -23,13 +23,6 @@ def store_job(store: JobStore, job_id: str, rows: int, chunks: int) -> None:
     store.begin(job_id, entity="claim-prompt-pays", database="demo", user="u", chunk_size=rows)
     store.write_rows(job_id, {c: [orjson.dumps([c, make_row(c)])] for c in range(chunks)}, {})
     store.seal(job_id, total=rows, chunk_nos=list(range(chunks)), queue="q.fast")
-
-
-def test_lua_duration_bounds_match_the_python_ones() -> None:
-    table = re.search(r"DURATION_BOUNDS = \{([^}]*)\}", lua.RECORD_CHUNK)
-    assert table
-    bounds = [float(item.strip().strip("'")) for item in table[1].split(",")]
-    assert bounds == [float(bound) for bound in JOB_DURATION_BUCKETS_S]
 
 
 def test_bucket_field_picks_the_smallest_bound_at_or_above() -> None:
@@ -58,6 +51,20 @@ def test_a_job_is_counted_once_from_submission_to_completion(job_store: JobStore
     assert stats.job_duration_s.count == 1
     assert stats.job_duration_s.buckets[-1] == (float("inf"), 1)
     assert stats.job_duration_s.buckets[0] == (0.5, 1)  # finished at once
+
+
+@pytest.mark.parametrize(
+    ("took_s", "bucket"), [(0.2, 0.5), (7, 10), (3599, 3600), (5 * 3600, float("inf"))]
+)
+def test_a_jobs_duration_lands_in_the_smallest_bucket_it_fits(
+    job_store: JobStore, took_s: float, bucket: float
+) -> None:
+    store_job(job_store, "j1", rows=1, chunks=1)
+    job_store.redis.hset(job_store.keys("j1").meta, "sealedTs", time.time() - took_s)
+    assert job_store.record_chunk("j1", 0, [outcome(0, RowStatus.CREATED, 0)])
+    buckets = read_stats(job_store.redis, job_store.store_keys.stats).job_duration_s.buckets
+    assert next(bound for bound, count in buckets if count == 1) == bucket
+    assert [bound for bound, _ in buckets][:-1] == list(JOB_DURATION_BUCKETS_S)
 
 
 def test_a_cancelled_job_counts_as_cancelled(job_store: JobStore) -> None:
