@@ -114,6 +114,18 @@ return 1
 """
 )
 
+# KEYS: an API key's job set. ARGV: job_id, now_ts, limit, ttl_s.
+# Adds the job and counts; over `limit`, takes it out again. Returns 1 when admitted, 0 not.
+ADMIT_JOB = """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+if redis.call('ZCARD', KEYS[1]) > tonumber(ARGV[3]) then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 0
+end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
 # KEYS: meta, done, active, stats. ARGV: finished_at, job_id.
 # Returns the job's state after the request, or false when there is no such job.
 CANCEL_JOB = """

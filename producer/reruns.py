@@ -17,11 +17,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-from redis.typing import EncodableT, FieldT
-
 from claimpay.envelope import STANDARD_BODIES, Outcome, RowStatus
-from claimpay.jobs import JobMeta, JobState
+from claimpay.jobs import JobMeta
 from claimpay.jobstore import JobStore
 from producer.errors import RerunBusy
 
@@ -48,31 +45,29 @@ def prepare_rerun(
     The caller enqueues `plan.rows_by_chunk`; nothing changes when the plan is empty.
     `RerunBusy` while another rerun holds the job's lock (for at most `lock_ttl_s`).
     """
-    keys = store.keys(meta.job_id)
-    if not store.redis.set(keys.rerun_lock, "1", nx=True, ex=lock_ttl_s):
+    if not store.lock_rerun(meta.job_id, lock_ttl_s):
         raise RerunBusy(BUSY)
     try:
         # A concurrent rerun may have run while this one waited: decide on today's job.
         current = store.meta(meta.job_id)
         if current is None or not current.state.terminal or current.round != meta.round:
             raise RerunBusy(BUSY)
-        plan, rows, history, deltas = _collect(store, meta, statuses)
+        plan, rows, history, uncounted = _collect(store, meta, statuses)
         if plan.rows_by_chunk:
-            _requeue(store, meta, rows, history, deltas)
+            store.start_rerun(meta, rows, history, uncounted)
         return plan
     finally:
-        store.redis.delete(keys.rerun_lock)
+        store.unlock_rerun(meta.job_id)
 
 
 def _collect(
     store: JobStore, meta: JobMeta, statuses: Collection[int]
-) -> tuple[RerunPlan, dict[int, list[int]], dict[str, bytes], Counter[str]]:
-    keys = store.keys(meta.job_id)
+) -> tuple[RerunPlan, dict[int, list[int]], dict[int, list[Any]], Counter[str]]:
     plan = RerunPlan()
     rows: dict[int, list[int]] = {}
-    history: dict[str, bytes] = {}
-    deltas: Counter[str] = Counter()
-    for chunk_no in sorted(int(c) for c in store.redis.smembers(keys.chunks)):
+    history: dict[int, list[Any]] = {}
+    uncounted: Counter[str] = Counter()
+    for chunk_no in store.chunk_nos(meta.job_id):
         wanted = {item.position: item for item in store.stored_results(meta.job_id, chunk_no)}
         wanted = {i: item for i, item in wanted.items() if item.status in statuses}
         if not wanted:
@@ -83,58 +78,12 @@ def _collect(
             continue
         rows[chunk_no] = chosen
         plan.rows_by_chunk[chunk_no] = len(chosen)
-        earlier = _earlier_attempts(store, meta.job_id, chosen)
+        earlier = store.attempts(meta.job_id, chosen)
         for index in chosen:
             item = wanted[index]
-            attempts = [*earlier.get(item.position, []), _attempt(item)]
-            history[str(item.position)] = orjson.dumps(attempts)
-            deltas.update(_counted_as(item.status))
-    return plan, rows, history, deltas
-
-
-def _requeue(
-    store: JobStore,
-    meta: JobMeta,
-    rows: dict[int, list[int]],
-    history: dict[str, bytes],
-    deltas: Counter[str],
-) -> None:
-    keys = store.keys(meta.job_id)
-    pipe = store.redis.pipeline(transaction=True)
-    for chunk_no, indexes in rows.items():
-        # The chunk keeps all its rows (others may be rerun later); the round applies these.
-        pipe.delete(keys.rerun_rows(chunk_no))
-        pipe.sadd(keys.rerun_rows(chunk_no), *indexes)
-        pipe.expire(keys.rerun_rows(chunk_no), store.ttl_s)
-        pipe.srem(keys.done, chunk_no)
-        pipe.hdel(keys.deliveries, str(chunk_no))
-    pipe.hset(keys.history, mapping=history)  # type: ignore[arg-type]
-    pipe.expire(keys.history, store.ttl_s)
-    for counter, amount in deltas.items():
-        pipe.hincrby(keys.meta, counter, -amount)
-    now = store.now()  # Redis's clock: recovery compares it with other hosts' stamps
-    fields: dict[FieldT, EncodableT] = {
-        "state": JobState.QUEUED.value,
-        "round": meta.round + 1,
-        "progressTs": now,
-    }
-    pipe.hset(keys.meta, mapping=fields)
-    pipe.hdel(keys.meta, "finishedAt", "cancel")
-    # The round may start near the end of the job's TTL: give the whole job a new one.
-    for key in (keys.meta, keys.chunks, keys.done, keys.moved, keys.deliveries):
-        pipe.expire(key, store.ttl_s)
-    for member in store.redis.smembers(keys.chunks):
-        pipe.expire(keys.results(int(member)), store.ttl_s)
-        pipe.expire(keys.rows(int(member)), store.ttl_s)
-    pipe.zadd(store.store_keys.active, {meta.job_id: now})
-    pipe.execute()
-
-
-def _earlier_attempts(store: JobStore, job_id: str, indexes: list[int]) -> dict[int, list[Any]]:
-    if not indexes:
-        return {}
-    found = store.redis.hmget(store.keys(job_id).history, [str(i) for i in indexes])
-    return {i: orjson.loads(blob) for i, blob in zip(indexes, found, strict=True) if blob}
+            history[item.position] = [*earlier.get(item.position, []), _attempt(item)]
+            uncounted.update(_counted_as(item.status))
+    return plan, rows, history, uncounted
 
 
 def _attempt(item: Outcome) -> dict[str, Any]:
