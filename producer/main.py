@@ -46,7 +46,7 @@ def create_app(
     # Refuses to start without the keys its token policy needs (RuntimeError).
     app.state.gatekeeper = Gatekeeper.build(settings, app.state.services.store)
     install_problem_handlers(app, store_retry_after_s=settings.retry_after_s)
-    readback = ReadBack(settings.databases)
+    readback = ReadBack(settings.databases, settings.db_statement_timeout_s)
     app.router.on_shutdown.append(readback.dispose)
     for spec in ENTITIES.values():
         app.include_router(batch_router(spec))

@@ -7,33 +7,31 @@ does not import the worker's models) and mapped back to the seed's JSON names.
 from __future__ import annotations
 
 import threading
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, Table, create_engine, func, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, MetaData, Table, func, select
 
+from claimpay.engines import DbLimits, EngineRegistry, make_engine
 from claimpay.entities import EntitySpec
 from producer.errors import InvalidSort
 
 
 class ReadBack:
-    """Read-only engines and reflected tables, built on first use per database."""
+    """Readers (`claimpay.engines.make_engine`) and reflected tables, built on first use
+    per database."""
 
-    def __init__(self, urls: dict[str, str]) -> None:
-        self._urls = urls
-        self._engines: dict[str, Engine] = {}
+    def __init__(self, urls: dict[str, str], statement_timeout_s: int) -> None:
+        reader = partial(
+            make_engine, limits=DbLimits(statement_timeout_s), pool_size=5, writer=False
+        )
+        self._engines = EngineRegistry(urls, reader)
         self._tables: dict[tuple[str, str], Table] = {}
         self._lock = threading.Lock()
 
     def table(self, database: str, spec: EntitySpec) -> tuple[Engine, Table]:
+        engine = self._engines.get(database)
         with self._lock:
-            engine = self._engines.get(database)
-            if engine is None:
-                url = self._urls[database]
-                options: dict[str, Any] = {"pool_pre_ping": True}
-                if make_url(url).get_backend_name() == "sqlite":
-                    options = {}
-                engine = self._engines[database] = create_engine(url, **options)
             table = self._tables.get((database, spec.table))
             if table is None:
                 table = Table(spec.table, MetaData(), autoload_with=engine)
@@ -41,8 +39,7 @@ class ReadBack:
         return engine, table
 
     def dispose(self) -> None:
-        for engine in self._engines.values():
-            engine.dispose()
+        self._engines.dispose()
 
 
 def json_names(spec: EntitySpec) -> dict[str, str]:

@@ -12,7 +12,6 @@ persists nothing (no AOF, no snapshots): a restart would lose every accepted job
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -25,10 +24,10 @@ from redis import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError
 from redis.retry import Retry
-from sqlalchemy import Engine, column, create_engine, select, table
+from sqlalchemy import Engine, column, select, table
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
+from claimpay.engines import DbLimits, EngineRegistry, make_engine
 from claimpay.errors import ClaimpayError
 from claimpay.schema import SCHEMA_REVISION, VERSION_TABLE
 from claimpay.settings import Settings
@@ -95,8 +94,9 @@ class Readiness:
         self._timeout_s = settings.readiness_timeout_s
         self._ping_redis = ping_redis
         self._redis_warning = redis_warning if settings.env == "prod" else None
-        self._engines: dict[str, Engine] = {}
-        self._lock = threading.Lock()
+        self._engines = EngineRegistry(
+            self._databases, partial(_probe_engine, timeout_s=self._timeout_s)
+        )
 
     def check(self) -> list[CheckResult]:
         """Every check's result, Redis first, then the databases by name."""
@@ -142,17 +142,10 @@ class Readiness:
         return f"reachable, schema {SCHEMA_REVISION}"
 
     def _engine(self, name: str) -> Engine:
-        with self._lock:
-            engine = self._engines.get(name)
-            if engine is None:
-                engine = self._engines[name] = _probe_engine(self._databases[name], self._timeout_s)
-            return engine
+        return self._engines.get(name)
 
     def dispose(self) -> None:
-        with self._lock:
-            for engine in self._engines.values():
-                engine.dispose()
-            self._engines.clear()
+        self._engines.dispose()
 
 
 def _split(answer: str | tuple[str, str | None]) -> tuple[str, str | None]:
@@ -167,21 +160,19 @@ class NotReady(ClaimpayError):
 
 
 def _probe_engine(url: str, timeout_s: float) -> Engine:
+    """A reader for the checks: small pool, everything bounded by `timeout_s`; a SQLite
+    file that does not exist is not created but reported."""
     parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
+    if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         on_disk = database and database != ":memory:" and not database.startswith("file:")
         if on_disk and not Path(database).is_file():
             raise NotReady("database file missing: run `claimpay db upgrade`")
-        return create_engine(url, poolclass=NullPool, connect_args={"timeout": timeout_s})
-    connect_args: dict[str, Any] = {}
-    if backend == "postgresql":
-        seconds = max(2, round(timeout_s))
-        connect_args = {
-            "connect_timeout": seconds,
-            "options": f"-c statement_timeout={int(timeout_s * 1000)}",
-        }
-    return create_engine(
-        url, pool_size=1, max_overflow=1, pool_pre_ping=True, connect_args=connect_args
+    bounds = DbLimits(
+        statement_timeout_s=timeout_s,
+        idle_in_transaction_timeout_s=0,
+        tcp_user_timeout_s=0,
+        keepalives_idle_s=0,
+        connect_timeout_s=max(2, round(timeout_s)),
     )
+    return make_engine(url, bounds, pool_size=1, max_overflow=1, writer=False)

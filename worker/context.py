@@ -6,9 +6,10 @@ import os
 from dataclasses import dataclass, field
 
 from claimpay.connections import make_job_store
+from claimpay.engines import DbLimits
 from claimpay.jobstore import JobStore
 from claimpay.settings import Settings
-from worker.engines import DbLimits, EngineRegistry
+from worker.engines import EngineRegistry
 
 
 @dataclass

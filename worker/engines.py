@@ -1,6 +1,6 @@
-"""SQLAlchemy engines: one per database per worker process, created after fork.
+"""The worker's engines: writers (`claimpay.engines`), one per database per worker
+process, created after fork, whose stuck calls `cancel_in_use` can cancel.
 
-`hide_parameters`: an error never quotes row values (its text may reach a log or a result).
 On PostgreSQL every connection also bounds what a lost host can leave behind (`DbLimits`):
 the server ends a transaction left idle (and frees its row locks), and TCP keepalives plus
 `tcp_user_timeout` end a connection whose peer vanished, on both sides.
@@ -9,83 +9,24 @@ the server ends a transaction left idle (and frees its row locks), and TCP keepa
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from dataclasses import dataclass
-from pathlib import Path
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, event
 
+from claimpay import engines
+from claimpay.engines import DbLimits
 from worker.errors import UnknownDatabase
 
 log = logging.getLogger("claimpay.worker")
 
-CONNECT_TIMEOUT_S = 10
-"""A PostgreSQL connect that hangs must not hold a worker slot for long."""
-
-
-@dataclass(frozen=True, slots=True)
-class DbLimits:
-    """Time bounds of a worker's database connections (settings `CLAIMPAY_DB_*`); 0 = off.
-
-    The server-side ones are session settings, the TCP ones libpq connect arguments; only
-    PostgreSQL uses them (SQLite is a file: there is no peer to lose)."""
-
-    statement_timeout_s: int = 300
-    idle_in_transaction_timeout_s: int = 15
-    """PostgreSQL ends a session idle in a transaction this long (its locks go with it)."""
-    tcp_user_timeout_s: int = 15
-    """Data unacknowledged this long ends the connection (libpq `tcp_user_timeout`)."""
-    keepalives_idle_s: int = 5
-    """An idle connection is probed after this long (libpq `keepalives_idle`)..."""
-    keepalives_interval_s: int = 2
-    """...every this long (`keepalives_interval`)..."""
-    keepalives_count: int = 3
-    """...and dropped after this many unanswered probes (`keepalives_count`)."""
-
-    def session_options(self) -> str:
-        """The libpq `options` string: server settings of every session."""
-        settings = {
-            "statement_timeout": self.statement_timeout_s * 1000,
-            "idle_in_transaction_session_timeout": self.idle_in_transaction_timeout_s * 1000,
-        }
-        return " ".join(f"-c {name}={value}" for name, value in settings.items())
-
-    def connect_args(self) -> dict[str, Any]:
-        """libpq connect arguments for PostgreSQL (`connect_timeout`, keepalives, ...)."""
-        args: dict[str, Any] = {
-            "options": self.session_options(),
-            "connect_timeout": CONNECT_TIMEOUT_S,
-        }
-        if self.keepalives_idle_s:
-            args.update(
-                keepalives=1,
-                keepalives_idle=self.keepalives_idle_s,
-                keepalives_interval=self.keepalives_interval_s,
-                keepalives_count=self.keepalives_count,
-            )
-        if self.tcp_user_timeout_s:
-            args["tcp_user_timeout"] = self.tcp_user_timeout_s * 1000
-        return args
-
 
 def make_engine(url: str, statement_timeout_s: int = 300, limits: DbLimits | None = None) -> Engine:
-    """An engine tuned for chunked upserts on SQLite (WAL, busy timeout) or PostgreSQL.
-
-    `limits` (default: `DbLimits(statement_timeout_s)`) bound a PostgreSQL connection's
-    statements, idle transactions and silent peers."""
-    limits = limits or DbLimits(statement_timeout_s=statement_timeout_s)
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, parsed.database, limits.statement_timeout_s)
-    connect_args: dict[str, Any] = {}
-    if parsed.get_backend_name() == "postgresql":
-        connect_args = limits.connect_args()
-    engine = create_engine(
-        url, pool_pre_ping=True, pool_size=2, connect_args=connect_args, hide_parameters=True
-    )
+    """A writer (`claimpay.engines.make_engine`) whose checked-out connections
+    `cancel_in_use` can reach. `limits` (default: `DbLimits(statement_timeout_s)`) bound a
+    PostgreSQL connection's statements, idle transactions and silent peers."""
+    engine = engines.make_engine(url, limits or DbLimits(statement_timeout_s=statement_timeout_s))
     track_checkouts(engine)
     return engine
 
@@ -129,55 +70,18 @@ def cancel_in_use() -> int:
     return len(connections)
 
 
-def _sqlite_engine(url: str, database: str | None, busy_timeout_s: int) -> Engine:
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": busy_timeout_s}, hide_parameters=True)
-    track_checkouts(engine)
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
-        # pysqlite's own transaction handling breaks SAVEPOINT; manage BEGIN ourselves.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_s * 1000}")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:
-        # Take the write lock up front: two workers never deadlock upgrading a read lock.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
-
-
-class EngineRegistry:
-    """Engines by database name, created lazily and never shared across a fork."""
+class EngineRegistry(engines.EngineRegistry):
+    """The worker's engines by database name (`make_engine`), created lazily and never
+    shared across a fork; `UnknownDatabase` for a database this worker has no URL for."""
 
     def __init__(
         self, urls: dict[str, str], statement_timeout_s: int = 300, limits: DbLimits | None = None
     ) -> None:
-        self._urls = urls
-        self._limits = limits or DbLimits(statement_timeout_s=statement_timeout_s)
-        self._engines: dict[str, Engine] = {}
-        self._pid = os.getpid()
+        bounds = limits or DbLimits(statement_timeout_s=statement_timeout_s)
+        super().__init__(urls, partial(make_engine, limits=bounds))
+        self._known = frozenset(urls)
 
     def get(self, database: str) -> Engine:
-        if self._pid != os.getpid():
-            self._engines = {}
-            self._pid = os.getpid()
-        engine = self._engines.get(database)
-        if engine is None:
-            try:
-                url = self._urls[database]
-            except KeyError:
-                raise UnknownDatabase(database) from None
-            engine = self._engines[database] = make_engine(url, limits=self._limits)
-        return engine
-
-    def dispose(self) -> None:
-        for engine in self._engines.values():
-            engine.dispose()
-        self._engines = {}
+        if database not in self._known:
+            raise UnknownDatabase(database)
+        return super().get(database)

@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 
+from claimpay.engines import DbLimits
 from tests.factories import make_settings
 from worker.context import db_limits
-from worker.engines import DbLimits, cancel_in_use, make_engine
+from worker.engines import cancel_in_use, make_engine
 
 
 class Captured(Exception):
