@@ -17,6 +17,7 @@ from bench.measures import Throughput
 from bench.rows import batch, existing_keys
 from bench.stack import Stack
 from bench.tables import count_postgres, count_sqlite, reset_postgres, reset_sqlite
+from claimpay.envelope import RowStatus
 
 POLL_S = 0.0
 """Wait on the server (`Prefer: wait`): it sees the job end within 10 ms, where a client
@@ -112,6 +113,6 @@ def verify_job(status: dict[str, object], count: int, existing: int) -> None:
 
 def verify_results(statuses: Counter[int], count: int, existing: int) -> None:
     """The 207 envelope: one result per row, 201 for each new key, 200 for each other."""
-    expected = Counter({201: count - existing, 200: existing})
+    expected = Counter({RowStatus.CREATED: count - existing, RowStatus.UPDATED: existing})
     if statuses != expected:
         raise WrongOutcome(f"results {dict(statuses)}, expected {dict(expected)}")

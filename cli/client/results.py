@@ -15,6 +15,8 @@ from typing import IO, Any
 import ijson
 import orjson
 
+from claimpay.envelope import is_success
+
 ResultItem = dict[str, Any]
 """One `data[]` item: `{"id": [{"key", "value"}], "status", "body"}`."""
 
@@ -58,7 +60,7 @@ class EnvelopeReader:
 def is_failure(item: ResultItem) -> bool:
     """A row whose status is not 2xx."""
     status = item.get("status")
-    return not (isinstance(status, int) and 200 <= status < 300)
+    return not (isinstance(status, int) and is_success(status))
 
 
 def only_failed(items: Iterable[ResultItem]) -> Iterator[ResultItem]:
