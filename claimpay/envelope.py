@@ -67,18 +67,14 @@ def outcome(index: int, status: RowStatus, key: Any, body: str | None = None) ->
 
 def encode_outcomes(outcomes: Sequence[Outcome]) -> bytes:
     """The stored form of row results: a JSON array of `[index, status, body, key]`."""
-    return orjson.dumps(outcomes, default=_as_tuple)
+    # orjson writes tuples but not their subclasses: `default=tuple` hands it each Outcome
+    # as a plain tuple (a builtin, so about 4x cheaper than a Python callback).
+    return orjson.dumps(outcomes, default=tuple)
 
 
 def decode_outcomes(blob: bytes | str | None) -> list[Outcome]:
     """Row results from their stored form (`encode_outcomes`); empty for None."""
     return [Outcome._make(item) for item in orjson.loads(blob)] if blob else []
-
-
-def _as_tuple(value: Any) -> tuple[Any, ...]:
-    if isinstance(value, Outcome):
-        return tuple(value)
-    raise TypeError(f"{type(value).__name__} is not a row result")
 
 
 def expand(spec: EntitySpec, item: Outcome, attempts: list[Any] | None = None) -> dict[str, Any]:
