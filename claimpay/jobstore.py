@@ -7,7 +7,6 @@ a lease, loads its rows, stores its results and counts it done exactly once (Lua
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,8 +26,9 @@ from claimpay.envelope import (
     encode_outcomes,
     is_success,
 )
+from claimpay.jobqueries import ProducerQueries, text
 from claimpay.jobs import JobMeta, JobState
-from claimpay.keys import JobKeys, StoreKeys
+from claimpay.keys import StoreKeys
 
 MISSING_RESULT = "No result was recorded for this row"
 DURATION_BOUNDS = [stats.bound_label(bound) for bound in stats.JOB_DURATION_BUCKETS_S]
@@ -60,8 +60,9 @@ class ChunkStates:
     """Held under a live lease: a worker is on it, or its task's retry is waiting."""
 
 
-class JobStore:
-    """Jobs in Redis under one key prefix; see `claimpay.keys` for the layout."""
+class JobStore(ProducerQueries):
+    """Jobs in Redis under one key prefix; see `claimpay.keys` for the layout (and
+    `claimpay.jobqueries` for what only the producer asks of it)."""
 
     def __init__(self, redis: Redis, prefix: str, ttl_s: int) -> None:
         self.redis = redis
@@ -77,17 +78,11 @@ class JobStore:
         self._stalled = redis.register_script(lua.STALLED)
         self._admit = redis.register_script(lua.ADMIT_JOB)
 
-    def now(self) -> float:
-        """Redis's clock (`TIME`), in Unix seconds: the one clock that every host's
-        timestamps in the job store are written with and compared against."""
-        seconds, micros = self.redis.time()
-        return seconds + micros / 1_000_000
-
     def epoch(self) -> str:
         """This store's epoch (made on first use; see `claimpay.jobids`)."""
         key = self.store_keys.epoch
         self.redis.set(key, jobids.new_epoch(), nx=True)
-        return _text(cast(bytes, self.redis.get(key)))
+        return text(cast(bytes, self.redis.get(key)))
 
     def new_job_id(self) -> str:
         """A new job ID carrying this store's epoch."""
@@ -99,10 +94,7 @@ class JobStore:
         if not jobids.is_issued(job_id, self.prefix):
             return False
         current = self.redis.get(self.store_keys.epoch)
-        return current is None or _text(current) != jobids.epoch_of(job_id)
-
-    def keys(self, job_id: str) -> JobKeys:
-        return self.store_keys.job(job_id)
+        return current is None or text(current) != jobids.epoch_of(job_id)
 
     # -- intake (producer) ------------------------------------------------------------
 
@@ -201,7 +193,7 @@ class JobStore:
         raw = self.redis.hgetall(self.keys(job_id).meta)
         if not raw:
             return None
-        return JobMeta.from_hash(job_id, {_text(k): _text(v) for k, v in raw.items()})
+        return JobMeta.from_hash(job_id, {text(k): text(v) for k, v in raw.items()})
 
     def claim(
         self, job_id: str, chunk_no: int, owner: str, lease_ttl_s: int, max_deliveries: int
@@ -219,7 +211,7 @@ class JobStore:
                 self.ttl_s,
             ],
         )
-        return Claim(_text(result))
+        return Claim(text(result))
 
     def renew_lease(self, job_id: str, chunk_no: int, owner: str, ttl_s: int) -> bool:
         """Keep holding the chunk; False if the lease was lost (it expired meanwhile)."""
@@ -243,7 +235,7 @@ class JobStore:
 
     def stalled(self, node: str) -> list[str]:
         """The claims of `node` stuck in a database call now (see `worker.heartbeat`)."""
-        return [_text(owner) for owner in self._stalled(keys=[self.store_keys.stalled(node)])]
+        return [text(owner) for owner in self._stalled(keys=[self.store_keys.stalled(node)])]
 
     def load_rows(
         self, job_id: str, chunk_no: int, rerun_only: bool = False
@@ -328,7 +320,7 @@ class JobStore:
             keys=[keys.meta, keys.done, self.store_keys.active, self.store_keys.stats],
             args=[utc_now_iso(), job_id],
         )
-        return JobState(_text(result)) if result else None
+        return JobState(text(result)) if result else None
 
     # -- recovery (worker sweep) -------------------------------------------------------
 
@@ -339,7 +331,7 @@ class JobStore:
     def active_jobs(self) -> list[str]:
         """IDs of the jobs not finished yet, oldest first."""
         members = cast(list[bytes], self.redis.zrange(self.store_keys.active, 0, -1))
-        return [_text(job_id) for job_id in members]
+        return [text(job_id) for job_id in members]
 
     def forget_active(self, job_id: str) -> None:
         self.redis.zrem(self.store_keys.active, job_id)
@@ -365,102 +357,6 @@ class JobStore:
         pipe.srem(keys.started, *chunk_nos)
         pipe.hset(keys.meta, "progressTs", self.now())
         pipe.execute()
-
-    # -- reruns of failed rows (producer: `POST /jobs/{id}/retry`) -----------------------
-
-    def lock_rerun(self, job_id: str, ttl_s: int) -> bool:
-        """Take the job's rerun lock for at most `ttl_s`; False while another holds it."""
-        return bool(self.redis.set(self.keys(job_id).rerun_lock, "1", nx=True, ex=ttl_s))
-
-    def unlock_rerun(self, job_id: str) -> None:
-        self.redis.delete(self.keys(job_id).rerun_lock)
-
-    def chunk_nos(self, job_id: str) -> list[int]:
-        """The numbers of the job's chunks, ascending."""
-        return sorted(int(c) for c in self.redis.smembers(self.keys(job_id).chunks))
-
-    def attempts(self, job_id: str, indexes: Sequence[int]) -> dict[int, list[Any]]:
-        """`history` of these input rows only (those that have one)."""
-        if not indexes:
-            return {}
-        found = self.redis.hmget(self.keys(job_id).history, [str(i) for i in indexes])
-        return {i: orjson.loads(blob) for i, blob in zip(indexes, found, strict=True) if blob}
-
-    def start_rerun(
-        self,
-        meta: JobMeta,
-        rows: Mapping[int, Sequence[int]],
-        history: Mapping[int, list[Any]],
-        uncounted: Mapping[str, int],
-    ) -> None:
-        """Queue the job's next round, in one transaction: `rows` (input indexes by chunk)
-        are applied again, `history` (by input index) becomes the rows' earlier attempts,
-        and the job's counters lose what `uncounted` says those rows had added."""
-        keys = self.keys(meta.job_id)
-        every_chunk = self.chunk_nos(meta.job_id)
-        pipe = self.redis.pipeline(transaction=True)
-        for chunk_no, indexes in rows.items():
-            # The chunk keeps all its rows (others may be rerun later); the round applies these.
-            pipe.delete(keys.rerun_rows(chunk_no))
-            pipe.sadd(keys.rerun_rows(chunk_no), *indexes)
-            pipe.expire(keys.rerun_rows(chunk_no), self.ttl_s)
-            pipe.srem(keys.done, chunk_no)
-            pipe.hdel(keys.deliveries, str(chunk_no))
-        encoded = {str(index): orjson.dumps(attempts) for index, attempts in history.items()}
-        pipe.hset(keys.history, mapping=encoded)  # type: ignore[arg-type]
-        pipe.expire(keys.history, self.ttl_s)
-        for counter, amount in uncounted.items():
-            pipe.hincrby(keys.meta, counter, -amount)
-        now = self.now()  # Redis's clock: recovery compares it with other hosts' stamps
-        fields: dict[FieldT, EncodableT] = {
-            "state": JobState.QUEUED.value,
-            "round": meta.round + 1,
-            "progressTs": now,
-        }
-        pipe.hset(keys.meta, mapping=fields)
-        pipe.hdel(keys.meta, "finishedAt", "cancel")
-        # The round may start near the end of the job's TTL: give the whole job a new one.
-        for key in (keys.meta, keys.chunks, keys.done, keys.moved, keys.deliveries):
-            pipe.expire(key, self.ttl_s)
-        for chunk_no in every_chunk:
-            pipe.expire(keys.results(chunk_no), self.ttl_s)
-            pipe.expire(keys.rows(chunk_no), self.ttl_s)
-        pipe.zadd(self.store_keys.active, {meta.job_id: now})
-        pipe.execute()
-
-    # -- unfinished jobs per API key (producer) -----------------------------------------
-
-    def admit_job(self, key_id: str, job_id: str, limit: int, grace_s: float) -> bool:
-        """Count `job_id` against `key_id` unless the key has `limit` unfinished jobs;
-        False (and not counted) then. A job counted whose hash is missing for longer than
-        `grace_s` is gone (its body was refused), and no longer counts."""
-        members = self.store_keys.key_jobs(key_id)
-        self._forget_finished(members, grace_s)
-        admitted = self._admit(keys=[members], args=[job_id, time.time(), limit, self.ttl_s])
-        return bool(admitted)
-
-    def release_job(self, key_id: str, job_id: str) -> None:
-        """Stop counting a job that was refused (its body never became a job)."""
-        self.redis.zrem(self.store_keys.key_jobs(key_id), job_id)
-
-    def _forget_finished(self, members_key: str, grace_s: float) -> None:
-        redis = self.redis
-        members = cast(list[tuple[bytes, float]], redis.zrange(members_key, 0, -1, withscores=True))
-        if not members:
-            return
-        pipe = redis.pipeline(transaction=False)
-        for job_id, _ in members:
-            pipe.hget(self.keys(job_id.decode()).meta, "state")
-        states = pipe.execute()
-        now = time.time()
-        gone = [
-            job_id
-            for (job_id, admitted_at), state in zip(members, states, strict=True)
-            if (state is None and now - admitted_at > grace_s)
-            or (state is not None and JobState(state.decode()).terminal)
-        ]
-        if gone:
-            redis.zrem(members_key, *gone)
 
     # -- reading ----------------------------------------------------------------------
 
@@ -516,7 +412,3 @@ def decode_items(element: bytes) -> list[tuple[int, Any]]:
         for item in items
         if isinstance(item, list) and len(item) == 2 and isinstance(item[0], int)
     ]
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
