@@ -1,5 +1,6 @@
-"""The two reference points claimpay is judged against, on the same PostgreSQL:
-the naive ORM (merge + commit per row) and the bulk-load limit (COPY + one merge)."""
+"""Reference points claimpay is judged against, on the same PostgreSQL: the naive ORM
+(merge + commit per row) and the bulk-load limit (COPY + one merge) driven from Python.
+The strongest limit, the same COPY + merge driven by `psql`, is `bench.psql`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from bench.config import USER
 from bench.cpu import cpu_seconds
+from bench.loader import PreparedBatch
 from bench.measures import Throughput
 from bench.rows import COLUMNS, batch, existing_keys, table_row
 from bench.tables import TABLE, count_postgres, reset_postgres
@@ -46,12 +48,14 @@ def naive_orm(sqlalchemy_url: str, libpq_url: str, count: int, first_key: int) -
     return Throughput(count, seconds, created=count - len(existing), updated=len(existing))
 
 
-def copy_merge(libpq_url: str, count: int, first_key: int) -> Throughput:
-    """COPY every row into a temporary table, then one `INSERT ... SELECT ... ON CONFLICT
-    DO UPDATE`, in one transaction on one connection: the practical bulk-load limit."""
-    existing = existing_keys(count, first_key)
+def copy_merge(libpq_url: str, batch: PreparedBatch) -> Throughput:
+    """COPY every row of `batch` into a temporary table with psycopg (`write_row` of each
+    row's values, prepared before the clock starts), then one `INSERT ... SELECT ... ON
+    CONFLICT DO UPDATE`, in one transaction on one connection."""
+    count = batch.rows
+    existing = existing_keys(count, batch.first_key)
     reset_postgres(libpq_url, existing)
-    rows = batch(count, first_key)
+    rows = batch.table_rows()
     cols = ", ".join(COLUMNS)
     sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c != COLUMNS[0])
     merge = f"""
@@ -69,10 +73,8 @@ SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM
         with conn.cursor() as cursor:
             cursor.execute(f"CREATE TEMP TABLE {STAGE} (LIKE {TABLE}) ON COMMIT DROP")
             with cursor.copy(f"COPY {STAGE} ({cols}) FROM STDIN") as copy:
-                now = datetime.now(UTC).replace(tzinfo=None)
                 for row in rows:
-                    columns = table_row(row, now, USER)
-                    copy.write_row([columns[name] for name in COLUMNS])
+                    copy.write_row(row)
             cursor.execute(merge)
             counted = cursor.fetchone()
         conn.commit()

@@ -7,12 +7,15 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from bench.client import ClaimpayClient
 from bench.cpu import CpuMeter, backend_pids
+from bench.loader import PreparedBatch
 from bench.measures import Throughput
 from bench.rows import batch, existing_keys
 from bench.stack import Stack
@@ -63,19 +66,25 @@ def warm_up(client: ClaimpayClient, stack: Stack, database: str) -> None:
 
 
 def end_to_end(
-    client: ClaimpayClient, stack: Stack, target: Target, count: int, redis_pid: int | None
+    client: ClaimpayClient,
+    stack: Stack,
+    target: Target,
+    batch: PreparedBatch,
+    body: bytes,
+    redis_pid: int | None,
 ) -> Throughput:
-    """Submit `count` rows (half of their keys already stored) and wait for completion;
-    the rate is rows / (submit start → completed seen)."""
-    first_key = 1
-    existing = existing_keys(count, first_key)
+    """Submit the batch's body (half of its keys already stored) and wait for completion;
+    the rate is rows / (first byte sent → completed seen). Besides: the intake (first byte
+    sent → the 202) and the worker side (the 202 → the last result stored, the job's
+    `finishedAt`)."""
+    count = batch.rows
+    existing = existing_keys(count, batch.first_key)
     target.reset(existing)
-    body = orjson.dumps(batch(count, first_key))
     meter = CpuMeter(stack, target.backends, redis_pid)
     meter.start()
     started = time.perf_counter()
     job_id = client.submit(target.database, body)
-    accepted = time.perf_counter()
+    accepted, accepted_at = time.perf_counter(), time.time()
     status = client.wait(job_id, POLL_S, JOB_TIMEOUT_S, stack.check_alive)
     seconds = time.perf_counter() - started
     cpu = meter.stop()
@@ -90,11 +99,23 @@ def end_to_end(
         created=int(status["created"]),
         updated=int(status["updated"]),
         extra={
-            "submit_s": round(accepted - started, 3),
-            "body_bytes": len(body),
+            **phases(status, len(body), accepted - started, accepted_at),
             **{f"cpu_s_{name}": spent for name, spent in cpu.items()},
         },
     )
+
+
+def phases(
+    status: dict[str, Any], body_bytes: int, submit_s: float, accepted_at: float
+) -> dict[str, float | int | str]:
+    """The intake (`submit_s`: first byte sent → the 202) and the worker side
+    (`after_202_s`: the 202 → the job's `finishedAt`, when its last result was stored)."""
+    finished = datetime.fromisoformat(str(status["finishedAt"])).timestamp()
+    return {
+        "body_bytes": body_bytes,
+        "submit_s": round(submit_s, 3),
+        "after_202_s": round(max(0.0, finished - accepted_at), 3),
+    }
 
 
 def verify_job(status: dict[str, object], count: int, existing: int) -> None:

@@ -1,16 +1,17 @@
-"""Latency of a small batch: submit → completed seen, polling `GET /jobs/{id}` every ~1 ms."""
+"""Latency of a small batch (a loader's rows, `json.dumps` spacing): submit → completed
+seen, polling `GET /jobs/{id}` every ~1 ms."""
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 
-import orjson
-
 from bench.client import ClaimpayClient
 from bench.e2e import Target, verify_job
+from bench.loader import loader_rows
 from bench.measures import LatencySummary
-from bench.rows import batch, existing_keys
+from bench.rows import existing_keys
 from bench.stack import Stack
 
 POLL_S = 0.001
@@ -22,7 +23,9 @@ def small_batches(
 ) -> LatencySummary:
     """`batches` sequential batches of `rows` rows each (half of the keys stored already)."""
     target.reset(existing_keys(batches * rows, 1))
-    bodies = [orjson.dumps(batch(rows, 1 + n * rows, seed=n)) for n in range(batches)]
+    bodies = [
+        json.dumps(list(loader_rows(rows, 1 + n * rows, seed=n))).encode() for n in range(batches)
+    ]
     times_ms: list[float] = []
     for body in bodies:
         started = time.perf_counter()

@@ -55,19 +55,51 @@ class MemoryPeak:
     throughput: Throughput
 
 
+@dataclass(frozen=True)
+class Body:
+    """A request body the bench sends: rows, size and how it is serialized."""
+
+    rows: int
+    bytes: int
+    spacing: str
+
+
 @dataclass
 class BenchResults:
     """Everything one run measured; a field stays None when its step did not run."""
 
     machine: dict[str, str | int | float] = field(default_factory=dict)
     settings: dict[str, str | int] = field(default_factory=dict)
+    bodies: dict[str, Body] = field(default_factory=dict)
+    """The bodies sent, by name (`batch`, `big`)."""
     naive: Throughput | None = None
+    limit_psql: Throughput | None = None
+    """COPY + one merge driven by `psql` from a prepared file: the strongest limit."""
     limit: Throughput | None = None
+    """The same driven from Python (psycopg)."""
     postgres: Throughput | None = None
     sqlite: Throughput | None = None
     latency: LatencySummary | None = None
+    big_limit_psql: Throughput | None = None
+    """The `psql` limit on the big (memory) request's rows."""
     memory: MemoryPeak | None = None
     peaks_before_big_request: dict[str, int] = field(default_factory=dict)
     peaks_whole_run: dict[str, int] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     duration_s: float = 0.0
+
+
+def intake_mb_s(measured: Throughput) -> float | None:
+    """Body MB (10^6 bytes) per second from the first byte sent to the 202."""
+    seconds, size = measured.extra.get("submit_s"), measured.extra.get("body_bytes")
+    if not isinstance(seconds, int | float) or not isinstance(size, int) or seconds <= 0:
+        return None
+    return size / 1e6 / seconds
+
+
+def worker_rows_per_s(measured: Throughput) -> float | None:
+    """Rows per second from the 202 to the last result stored."""
+    seconds = measured.extra.get("after_202_s")
+    if not isinstance(seconds, int | float) or seconds <= 0:
+        return None
+    return measured.rows / seconds

@@ -6,14 +6,15 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench.client import ClaimpayClient
 from bench.cpu import CpuMeter
-from bench.e2e import JOB_TIMEOUT_S, Target, WrongOutcome, verify_job
+from bench.e2e import JOB_TIMEOUT_S, Target, WrongOutcome, phases, verify_job
+from bench.loader import PreparedBatch
 from bench.measures import MemoryPeak, Throughput
-from bench.rows import body_stream, existing_keys
+from bench.rows import existing_keys
 from bench.stack import Stack
 
 SAMPLE_EVERY_S = 0.1
@@ -73,19 +74,6 @@ class PeakSampler:
             self.sample()
 
 
-class CountingBody:
-    """The request body as pieces, counting the bytes sent; nothing is kept."""
-
-    def __init__(self, pieces: Iterable[bytes]) -> None:
-        self.pieces = pieces
-        self.sent = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for piece in self.pieces:
-            self.sent += len(piece)
-            yield piece
-
-
 def lifetime_peaks(stack: Stack) -> dict[str, int]:
     """VmHWM of every process of the stack so far, before any reset."""
     sampler = PeakSampler(stack)
@@ -94,23 +82,28 @@ def lifetime_peaks(stack: Stack) -> dict[str, int]:
 
 
 def big_request(
-    client: ClaimpayClient, stack: Stack, target: Target, count: int, redis_pid: int | None
+    client: ClaimpayClient,
+    stack: Stack,
+    target: Target,
+    batch: PreparedBatch,
+    body: bytes,
+    redis_pid: int | None,
 ) -> MemoryPeak:
-    """Stream a `count`-row body (half of its keys stored already), wait for the job, and
+    """Send a big batch's body (half of its keys stored already), wait for the job, and
     report the peak RSS of the API and of the worker's processes during it."""
-    existing = existing_keys(count, 1)
+    count = batch.rows
+    existing = existing_keys(count, batch.first_key)
     target.reset(existing)
     for service in stack.services.values():
         for pid in service.group_pids():
             reset_peak(pid)
     sampler = PeakSampler(stack)
-    body = CountingBody(body_stream(count, 1))
     meter = CpuMeter(stack, target.backends, redis_pid)
     meter.start()
     with sampler.running():
         started = time.perf_counter()
         job_id = client.submit(target.database, body)
-        accepted = time.perf_counter()
+        accepted, accepted_at = time.perf_counter(), time.time()
         status = client.wait(job_id, BIG_POLL_S, JOB_TIMEOUT_S, stack.check_alive)
         seconds = time.perf_counter() - started
     cpu = meter.stop()
@@ -124,14 +117,13 @@ def big_request(
         created=int(status["created"]),
         updated=int(status["updated"]),
         extra={
-            "submit_s": round(accepted - started, 3),
-            "body_bytes": body.sent,
+            **phases(status, len(body), accepted - started, accepted_at),
             **{f"cpu_s_{name}": spent for name, spent in cpu.items()},
         },
     )
     return MemoryPeak(
         rows=count,
-        body_bytes=body.sent,
+        body_bytes=len(body),
         producer_peak_bytes=sampler.peak("api"),
         worker_peak_bytes=sampler.peak("worker"),
         worker_peak_by_process={k: v for k, v in sampler.peaks.items() if k.startswith("worker")},

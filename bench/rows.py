@@ -8,8 +8,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from tests.factories import make_row, make_rows
 
 JSON_TO_COLUMN = {
@@ -35,7 +33,6 @@ COLUMNS = (
     "update_user",
 )
 PRELOAD_SEED = 1_000_003
-PIECE_ROWS = 2_000
 
 
 def batch(count: int, first_key: int, seed: int = 7) -> list[dict[str, Any]]:
@@ -47,27 +44,6 @@ def existing_keys(count: int, first_key: int) -> range:
     """The keys of a `count`-row batch that exist before it is applied: every other one,
     so each chunk mixes creates and updates."""
     return range(first_key, first_key + count, 2)
-
-
-AUDIT_FIELDS = {
-    "entry_User": "bench-loader",
-    "update_Date": "2026-11-30T08:00:00.000000+00:00",
-    "update_User": "bench-loader",
-}
-"""What a loading tool sends besides the rule itself: with these a row takes about 260
-bytes of JSON, so 1,000,000 rows make the ~250 MB body of the issue."""
-
-
-def body_stream(count: int, first_key: int, seed: int = 7) -> Iterator[bytes]:
-    """The JSON array of `batch(count, first_key)`, each row with `AUDIT_FIELDS`, as pieces
-    of bytes built as they are sent: the whole body never exists in memory."""
-    yield b"["
-    for offset in range(0, count, PIECE_ROWS):
-        size = min(PIECE_ROWS, count - offset)
-        rows = [row | AUDIT_FIELDS for row in batch(size, first_key + offset, seed + offset)]
-        piece = orjson.dumps(rows)
-        yield piece[1:-1] if offset == 0 else b"," + piece[1:-1]
-    yield b"]"
 
 
 def table_row(row: dict[str, Any], now: datetime, user: str) -> dict[str, Any]:

@@ -1,8 +1,9 @@
-"""One benchmark run, step by step, on one PostgreSQL: the naive baseline first (nothing
-else running), then the claimpay stack for the memory, end-to-end and latency
-measurements. The COPY limit and claimpay on PostgreSQL run in turns (limit, claimpay,
-limit, ...), so that a change of load on the shared cores weighs on both sides of their
-ratio alike (the stack idles while the limit runs).
+"""One benchmark run, step by step, on one PostgreSQL: the bodies are written first (a
+loader's 100,000-row and 1,000,000-row batches, and the same rows as COPY files), then
+the naive baseline (nothing else running), then the claimpay stack for the memory,
+end-to-end and latency measurements. The COPY limits and claimpay on PostgreSQL run in
+turns (limit, claimpay, limit, ...), so that a change of load on the shared cores weighs
+on both sides of their ratio alike (the stack idles while a limit runs).
 
 A step that fails (a wrong count, an HTTP error, a process that died) is recorded in
 `results.errors` with the end of the processes' logs, and the other steps still run."""
@@ -18,12 +19,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import baselines, e2e, latency, memory
+from bench import baselines, e2e, latency, memory, psql
 from bench.client import ClaimpayClient
 from bench.config import PG_DATABASE, SQLITE_DATABASE, BenchConfig
 from bench.cpu import local_redis_pid
+from bench.loader import SPACING, PreparedBatch, prepare_batch
 from bench.machine import machine_info
-from bench.measures import BenchResults, Throughput, median_run
+from bench.measures import (
+    BenchResults,
+    Body,
+    Throughput,
+    intake_mb_s,
+    median_run,
+    worker_rows_per_s,
+)
 from bench.servers import check_servers, redis_namespace, scratch_database, server_versions
 from bench.stack import Stack, stack_for
 from claimpay.settings import Settings
@@ -53,6 +62,12 @@ class Steps:
                 self.say(f"    --- end of the {service.name} log ---\n{service.log_tail(12)}")
         else:
             self.say(f"    done in {time.perf_counter() - started:.1f} s")
+
+    def phases(self, measured: Throughput) -> None:
+        """The intake's MB/s and the worker side's rows/s of a claimpay run."""
+        intake, worker = intake_mb_s(measured), worker_rows_per_s(measured)
+        if intake is not None and worker is not None:
+            self.say(f"    intake {intake:,.1f} MB/s; after the 202, {worker:,.0f} rows/s")
 
     def rate(self, measured: Throughput) -> None:
         self.say(
@@ -89,12 +104,32 @@ def run(config: BenchConfig, results: BenchResults, say: Say) -> None:
         }
         stack = cleanup.enter_context(stack_for(config, databases, workdir))
         stack.run_cli("db", "upgrade")
+        batches = _prepare(config, workdir, steps)
         _naive(config, steps)
         steps.stack = stack
         with _started(stack, config) as client:
-            _claimpay(config, stack, client, sqlite_path, steps)
+            _claimpay(config, stack, client, sqlite_path, batches, steps)
     results.duration_s = round(time.perf_counter() - started, 1)
     results.machine["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
+
+
+@dataclass(frozen=True)
+class Batches:
+    """The two bodies of a run, written to the run's directory before anything is timed."""
+
+    workdir: Path
+    batch: PreparedBatch
+    big: PreparedBatch
+
+
+def _prepare(config: BenchConfig, workdir: Path, steps: Steps) -> Batches:
+    with steps.step("bodies", "writing the bodies and COPY files (not timed)"):
+        batch = prepare_batch(workdir, "batch", config.batch_rows)
+        big = prepare_batch(workdir, "big", config.big_rows)
+        for name, prepared in (("batch", batch), ("big", big)):
+            steps.results.bodies[name] = Body(prepared.rows, prepared.body_bytes, SPACING)
+            steps.say(f"    {prepared.rows:,} rows: {prepared.body_bytes / 1e6:,.1f} MB, {SPACING}")
+    return Batches(workdir, batch, big)
 
 
 def _naive(config: BenchConfig, steps: Steps) -> None:
@@ -105,37 +140,59 @@ def _naive(config: BenchConfig, steps: Steps) -> None:
 
 
 def _claimpay(
-    config: BenchConfig, stack: Stack, client: ClaimpayClient, sqlite_path: Path, steps: Steps
+    config: BenchConfig,
+    stack: Stack,
+    client: ClaimpayClient,
+    sqlite_path: Path,
+    batches: Batches,
+    steps: Steps,
 ) -> None:
     results = steps.results
-    pg = e2e.postgres_target(PG_DATABASE, config.libpq_url(), config.scratch_db)
+    libpq = config.libpq_url()
+    pg = e2e.postgres_target(PG_DATABASE, libpq, config.scratch_db)
     redis_pid = local_redis_pid(config.redis_url)
     lite = e2e.sqlite_target(SQLITE_DATABASE, sqlite_path)
+    big, batch = batches.big, batches.batch
     # First, while the processes hold only what start-up and warm-up left in them, so
-    # that the peaks are the big request's own.
-    with steps.step("memory", f"one {config.big_rows:,}-row request, streamed"):
+    # that the peaks are the big request's own; the psql limit on the same rows just
+    # before it (the stack idles meanwhile).
+    with steps.step("big_limit", f"COPY + one merge driven by psql, {big.rows:,} rows"):
+        results.big_limit_psql = psql.copy_merge_psql(libpq, big, batches.workdir)
+        steps.rate(results.big_limit_psql)
+    with steps.step("memory", f"one {big.rows:,}-row request ({big.body_bytes / 1e6:,.0f} MB)"):
+        body = big.body()
         results.peaks_before_big_request = memory.lifetime_peaks(stack)
-        results.memory = m = memory.big_request(client, stack, pg, config.big_rows, redis_pid)
+        results.memory = m = memory.big_request(client, stack, pg, big, body, redis_pid)
+        del body
         steps.say(
             f"    producer peak {m.producer_peak_bytes / 1e6:,.0f} MB, "
             f"worker peak {m.worker_peak_bytes / 1e6:,.0f} MB"
         )
         steps.rate(m.throughput)
-    title = "COPY + one merge (the limit) and claimpay end to end, PostgreSQL, in turns"
+        steps.phases(m.throughput)
+    title = "COPY + one merge (psql, then Python) and claimpay end to end, PostgreSQL, in turns"
+    body = batch.body()
     with steps.step("postgres", title + _median_of(config)):
-        limits, runs = [], []
+        by_psql, by_python, runs = [], [], []
         for _ in range(config.repeat):
-            limits.append(baselines.copy_merge(config.libpq_url(), config.batch_rows, 1))
-            runs.append(e2e.end_to_end(client, stack, pg, config.batch_rows, redis_pid))
-        results.limit, results.postgres = median_run(limits), median_run(runs)
-        steps.say("    the limit:")
-        steps.rate(results.limit)
-        steps.say("    claimpay:")
-        steps.rate(results.postgres)
+            by_psql.append(psql.copy_merge_psql(libpq, batch, batches.workdir))
+            runs.append(e2e.end_to_end(client, stack, pg, batch, body, redis_pid))
+            by_python.append(baselines.copy_merge(libpq, batch))
+        results.limit_psql = median_run(by_psql)
+        results.limit = median_run(by_python)
+        results.postgres = median_run(runs)
+        for label, measured in (
+            ("the limit, driven by psql:", results.limit_psql),
+            ("the limit, driven from Python:", results.limit),
+            ("claimpay:", results.postgres),
+        ):
+            steps.say(f"    {label}")
+            steps.rate(measured)
+        steps.phases(results.postgres)
     with steps.step("sqlite", f"claimpay end to end, SQLite{_median_of(config)}"):
         results.sqlite = median_run(
             [
-                e2e.end_to_end(client, stack, lite, config.batch_rows, redis_pid)
+                e2e.end_to_end(client, stack, lite, batch, body, redis_pid)
                 for _ in range(config.repeat)
             ]
         )
