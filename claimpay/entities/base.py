@@ -2,32 +2,44 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     StrictInt,
     WithJsonSchema,
 )
+from pydantic_core import core_schema
 
 Int32 = Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1)]
 """A JSON integer that fits the database's 32-bit `int` column."""
 
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+DATE_TEXT_MESSAGE = "must be an ISO 8601 date-time string"
 
 
-def _date_text(value: Any) -> Any:
-    # Only ISO 8601 text: pydantic alone would also read "1700000000" as a Unix time.
-    if not isinstance(value, str) or not _ISO_DATE.match(value):
-        raise ValueError("must be an ISO 8601 date-time string")
-    return value
+class _IsoDateText:
+    """Only text that starts like an ISO 8601 date goes on to pydantic's date-time parser
+    (alone it would also read "1700000000" as a Unix time, and a number or null as well).
+
+    Checked inside pydantic-core (a strict string with a pattern, then the parser): a
+    Python function called for every date of every row cost about a third of the
+    validation of a row carrying both audit dates."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        text = core_schema.str_schema(pattern=r"^\d{4}-\d{2}-\d{2}", strict=True)
+        checked = core_schema.custom_error_schema(
+            text, custom_error_type="date_text", custom_error_message=DATE_TEXT_MESSAGE
+        )
+        return core_schema.chain_schema([checked, handler(source)])
 
 
 def _as_naive_utc(value: datetime | None) -> datetime | None:
@@ -41,7 +53,7 @@ def _as_naive_utc(value: datetime | None) -> datetime | None:
 
 Timestamp = Annotated[
     datetime | None,
-    BeforeValidator(_date_text),
+    _IsoDateText,
     AfterValidator(_as_naive_utc),
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
