@@ -8,12 +8,14 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, create_engine, select, text
+from sqlalchemy.pool import NullPool
 
 from claimpay.entities import CLAIM_PROMPT_PAY
 from tests.conftest import require_service
@@ -243,3 +245,30 @@ def test_one_wave_keeps_or_replaces_entry_fields_row_by_row(seeded: Engine) -> N
     assert entry[INT32_MAX] == (sent_date, "both")
     assert entry[50] == (NOW, "carol")
     assert entry[51] == (sent_date, "carol")
+
+
+def test_dates_are_stored_as_naive_utc_whatever_the_session_time_zone(seeded: Engine) -> None:
+    raw = [
+        {"claimPromptPay_Key": 10, "entry_Date": "2024-03-01T10:00:00"},
+        {"claimPromptPay_Key": 11, "entry_Date": "2024-03-01T10:00:00.250+02:00"},
+        {"claimPromptPay_Key": 12, "entry_Date": "2024-03-01T23:30:00-05:00"},
+        {"claimPromptPay_Key": 1, "update_Date": "0001-01-01T00:00:00Z"},
+    ]
+    elsewhere = create_engine(
+        seeded.url, connect_args={"options": "-c timezone=Asia/Kolkata"}, poolclass=NullPool
+    )
+    try:
+        with elsewhere.connect() as conn:
+            assert conn.execute(text("SHOW timezone")).scalar_one() == "Asia/Kolkata"
+        outcomes = apply_chunk(
+            elsewhere, CLAIM_PROMPT_PAY, TABLE, uuid.uuid4().hex, 0, list(enumerate(raw)), "a"
+        )
+    finally:
+        elsewhere.dispose()
+    assert [o[1] for o in outcomes] == [201, 201, 201, 200]
+    with seeded.connect() as conn:
+        stored = read_table(conn)
+    assert stored[10]["entry_date"] == datetime(2024, 3, 1, 10, 0)
+    assert stored[11]["entry_date"] == datetime(2024, 3, 1, 8, 0, 0, 250_000)
+    assert stored[12]["entry_date"] == datetime(2024, 3, 2, 4, 30)
+    assert stored[1]["update_date"] == datetime(1, 1, 1, 0, 0)

@@ -2,6 +2,7 @@
 its rows sent as one JSON parameter and expanded by `json_to_recordset` on the server.
 
 One round trip per wave, no staging table and no join for the planner to get wrong.
+Date-times arrive as sent (with their offset) and are converted to naive UTC in SQL.
 A JSON array costs the worker one `orjson.dumps` call instead of formatting every row for
 COPY (per 100,000 rows: 0.04 CPU-s instead of 0.21, for 0.27 instead of 0.19 on the
 server). `RETURNING (xmax = 0)` tells the rows the statement inserted (xmax unset) from
@@ -17,7 +18,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, DateTime, Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 
@@ -48,7 +49,8 @@ def upsert_json(
         sql = _statement(table, key_column, sent)
         try:
             with raw.cursor() as cursor:
-                cursor.execute(sql, {**params, "rows": orjson.dumps(group).decode()})
+                rows_json = orjson.dumps(group, option=orjson.OPT_NAIVE_UTC).decode()
+                cursor.execute(sql, {**params, "rows": rows_json})
                 created.update(cursor.fetchall())
         except psycopg.Error as exc:
             # The raw cursor bypasses SQLAlchemy: give callers SQLAlchemy's error classes
@@ -66,11 +68,17 @@ def _statement(table: Table, key_column: str, sent: frozenset[str]) -> str:
     # Unsized types: the record accepts anything and the assignment to the real column
     # rejects an over-long value (a cast to varchar(n) would truncate it silently).
     types = {c.name: _unsized(c.type.compile(dialect)) for c in table.columns}
+    # A date-time sent with an offset is stored as naive UTC: every one reaches the
+    # statement with its offset (naive ones as UTC, `OPT_NAIVE_UTC`), is read as
+    # `timestamptz` and converted here, whatever the session's time zone.
+    utc = {c.name for c in table.columns if isinstance(c.type, DateTime) and not c.type.timezone}
+    types.update((name, "timestamptz") for name in utc)
     record = ", ".join(f"{q(n)} {types[n]}" for n in names)
     target, key = q(table.name), q(key_column)
     cols = ", ".join(q(n) for n in names)
+    values = {n: f"(s.{q(n)} AT TIME ZONE 'UTC')" if n in utc else f"s.{q(n)}" for n in names}
     picks = ", ".join(
-        f"COALESCE(s.{q(n)}, %(d_{n})s)" if n in Defaults.COLUMNS else f"s.{q(n)}" for n in names
+        f"COALESCE({values[n]}, %(d_{n})s)" if n in Defaults.COLUMNS else values[n] for n in names
     )
     sets = ", ".join(
         f"{q(n)} = EXCLUDED.{q(n)}"

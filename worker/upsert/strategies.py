@@ -2,7 +2,8 @@
 aligned with the rows, whether each row was created (True) or updated (False).
 
 Rows hold None in the audit columns they did not send: a strategy fills them from
-`Defaults`, except that an update keeps the stored `KEEP_ON_UPDATE` columns.
+`Defaults`, except that an update keeps the stored `KEEP_ON_UPDATE` columns. Date-times
+hold the offset they were sent with: a strategy stores them as naive UTC.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, select
+from sqlalchemy import Connection, DateTime, Table, bindparam, func, select
 
+from claimpay.entities.base import as_naive_utc
 from worker.upsert.fields import KEEP_ON_UPDATE, Defaults
 from worker.upsert.postgres import upsert_json
 
@@ -36,7 +38,8 @@ def upsert_portable(
     """Read the wave's existing keys in one query, then one executemany UPDATE and one
     executemany INSERT. Exact inside the chunk's transaction (SQLite: `BEGIN IMMEDIATE`)."""
     blank = dict.fromkeys(table.c.keys())  # a row may leave out the columns it did not send
-    rows = [_fill_updates(blank | row, defaults) for row in rows]
+    dates = _utc_columns(table)
+    rows = [_fill_updates(_naive_utc(blank | row, dates), defaults) for row in rows]
     key = table.c[key_column]
     keys = [row[key_column] for row in rows]
     existing: set[Any] = set()
@@ -52,6 +55,23 @@ def upsert_portable(
     if creates:
         conn.execute(table.insert(), [_fill_inserts(row, defaults) for row in creates])
     return [row[key_column] not in existing for row in rows]
+
+
+@lru_cache(maxsize=32)
+def _utc_columns(table: Table) -> tuple[str, ...]:
+    """The table's date-time columns that store naive UTC."""
+    return tuple(
+        c.name for c in table.columns if isinstance(c.type, DateTime) and not c.type.timezone
+    )
+
+
+def _naive_utc(row: dict[str, Any], dates: tuple[str, ...]) -> dict[str, Any]:
+    """The row with its date-times as naive UTC (validation keeps the offset sent)."""
+    for name in dates:
+        value = row[name]
+        if value is not None and value.tzinfo is not None:
+            row[name] = as_naive_utc(value)
+    return row
 
 
 def _fill_updates(filled: dict[str, Any], defaults: Defaults) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from claimpay.entities import CLAIM_PROMPT_PAY, PLACE_CODES, EntitySpec
+from claimpay.entities.base import as_naive_utc
 from claimpay.rows import (
     InvalidRow,
     ValidRow,
@@ -147,11 +148,14 @@ def test_prompt_pay_duration_type_rejects_other_units(unit: Any) -> None:
     ],
 )
 @pytest.mark.parametrize("field", ["entry_Date", "update_Date"])
-def test_dates_are_stored_as_naive_utc(field: str, text: str, expected: datetime) -> None:
+def test_dates_keep_their_offset_and_are_naive_utc_once_converted(
+    field: str, text: str, expected: datetime
+) -> None:
+    # The upsert stores `as_naive_utc` of the value (tests/unit/worker/test_upsert.py).
     column = field.lower()
     value = valid(row_with(**{field: text})).values[column]
-    assert value == expected
-    assert value.tzinfo is None
+    assert as_naive_utc(value) == expected
+    assert (value.tzinfo is not None) == (text.endswith("Z") or text[-6] in "+-")
 
 
 @pytest.mark.parametrize(

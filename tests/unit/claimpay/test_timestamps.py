@@ -1,5 +1,6 @@
-"""The audit dates' check inside pydantic-core accepts, refuses and converts exactly what
-the earlier Python validators did (kept here as the reference), on any input."""
+"""The audit dates' check accepts and refuses exactly what the earlier Python validators
+did (kept here as the reference), on any input; and the value it keeps (with the offset
+sent) is, once converted as the upsert does, the one they returned."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import AfterValidator, BeforeValidator, TypeAdapter, ValidationError
 
-from claimpay.entities.base import Timestamp
+from claimpay.entities.base import Timestamp, as_naive_utc
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -51,10 +52,22 @@ def outcome(validate: Any, value: Any) -> tuple[str, Any]:
         return "invalid", messages
 
 
+def stored(validate: Any) -> Any:
+    """`validate`, and the value converted as the upsert stores it."""
+
+    def checked(value: Any) -> Any:
+        result = validate(value)
+        return None if result is None else as_naive_utc(result)
+
+    return checked
+
+
 def assert_same(value: Any) -> None:
-    assert outcome(CURRENT.validate_python, value) == outcome(REFERENCE.validate_python, value)
+    current = outcome(stored(CURRENT.validate_python), value)
+    assert current == outcome(REFERENCE.validate_python, value)
     document = json.dumps(value)
-    assert outcome(CURRENT.validate_json, document) == outcome(REFERENCE.validate_json, document)
+    current = outcome(stored(CURRENT.validate_json), document)
+    assert current == outcome(REFERENCE.validate_json, document)
 
 
 OFFSETS = st.integers(-23 * 60 - 59, 23 * 60 + 59).map(lambda m: timezone(timedelta(minutes=m)))
