@@ -12,6 +12,7 @@ import pytest
 
 from bench.loader import (
     copy_text_line,
+    loader_items,
     loader_rows,
     naive_utc,
     prepare_batch,
@@ -33,6 +34,13 @@ def test_the_body_is_what_json_dumps_writes_and_the_copy_file_has_a_line_per_row
     lines = prepared.copy_path.read_text().splitlines(keepends=True)
     assert lines == [copy_text_line(table_values(row)) for row in rows]
     assert prepared.table_rows() == [table_values(row) for row in rows]
+
+
+def test_the_values_of_a_row_are_its_json_fields_read_back() -> None:
+    items = list(loader_items(3_000, 7, seed=5))
+    assert all(values == table_values(row) for row, values in items)
+    assert len({values[5] for _, values in items}) == 4  # every plan
+    assert len({values[4] for _, values in items}) > 900  # groups
 
 
 def test_loader_rows_send_every_field_of_the_seed_and_pass_claimpay_validation() -> None:
@@ -67,3 +75,8 @@ def test_naive_utc(text: str, expected: datetime) -> None:
 def test_copy_text_line_escapes_what_the_text_format_reserves() -> None:
     line = copy_text_line([1, None, "a\tb\\c\nd\re", datetime(2026, 1, 2, 3, 4, 5, 6)])
     assert line == "1\t\\N\ta\\tb\\\\c\\nd\\re\t2026-01-02 03:04:05.000006\n"
+
+
+def test_copy_text_line_escapes_a_lone_tab_and_writes_plain_values_as_they_are() -> None:
+    assert copy_text_line([1, "x\ty"]) == "1\tx\\ty\n"
+    assert copy_text_line([2, "a b", 3.5]) == "2\ta b\t3.5\n"
