@@ -260,9 +260,7 @@ def test_dates_are_stored_as_naive_utc_whatever_the_session_time_zone(seeded: En
     try:
         with elsewhere.connect() as conn:
             assert conn.execute(text("SHOW timezone")).scalar_one() == "Asia/Kolkata"
-        outcomes = apply_chunk(
-            elsewhere, CLAIM_PROMPT_PAY, TABLE, uuid.uuid4().hex, 0, list(enumerate(raw)), "a"
-        )
+        outcomes = apply_raw(elsewhere, TABLE, uuid.uuid4().hex, 0, list(enumerate(raw)), "a")
     finally:
         elsewhere.dispose()
     assert [o[1] for o in outcomes] == [201, 201, 201, 200]
