@@ -32,6 +32,18 @@ class StoreKeys:
         (Redis time) the mark expires (`claimpay worker-health` fails while one is live)."""
         return f"{self.prefix}:stalled:{node}"
 
+    @property
+    def webhooks(self) -> str:
+        """Sorted set without TTL: IDs of finished jobs whose completion webhook is due,
+        scored by when (epoch ms) the next attempt may start; an entry being delivered is
+        scored past its attempt's deadline, so a sender that dies leaves it due again."""
+        return f"{self.prefix}:webhooks"
+
+    @property
+    def webhook_attempts(self) -> str:
+        """Hash without TTL: job ID -> delivery attempts of its pending webhook."""
+        return f"{self.prefix}:webhooks:attempts"
+
     def idempotency(self, scope: str) -> str:
         """Hash: the job an `Idempotency-Key` created (scoped by API key and database)."""
         return f"{self.prefix}:idem:{scope}"

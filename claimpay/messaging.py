@@ -21,7 +21,8 @@ log = logging.getLogger("claimpay.messaging")
 APPLY_CHUNK = "claimpay.apply_chunk"
 """Task `(job_id, chunk_no)`: apply one stored chunk of a job's rows."""
 NOTIFY_JOB = "claimpay.notify_job"
-"""Task `(job_id,)`: POST the finished job's summary to its `callbackUrl`."""
+"""Task `(job_id,)` of earlier versions (webhooks now wait in an outbox in Redis, sent by
+threads of each worker node's main process): still consumed, handed to the outbox."""
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -72,11 +73,6 @@ def make_celery(settings: Settings, main: str = "claimpay") -> Celery:
     app = Celery(main, set_as_current=False)
     app.conf.update(celery_config(settings))
     return app
-
-
-def send_notify(app: Celery, job_id: str, queue: str) -> None:
-    """Queue the completion webhook of a finished job."""
-    app.send_task(NOTIFY_JOB, args=(job_id,), queue=queue, argsrepr=f"(job={job_id})")
 
 
 class Enqueuer(Protocol):

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     Empty allows any host; set it where workers can reach what clients must not."""
     webhook_max_retries: Annotated[int, Field(ge=0, le=100)] = 8
     webhook_timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
+    """Wall-clock deadline of one webhook attempt, from connecting to the answer's status."""
+    webhook_concurrency: Annotated[int, Field(ge=1, le=256)] = 8
+    """Webhook attempts a worker node runs at once (threads of its main process)."""
     flower_basic_auth: SecretStr | None = None
     """`user:password[,user2:password2]` for Flower; required unless it binds to loopback."""
 

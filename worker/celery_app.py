@@ -18,13 +18,15 @@ from claimpay.settings import Settings, get_settings
 from worker.context import ContextHolder
 from worker.observability import install_observability
 from worker.recovery import Sweeper
+from worker.sender import WebhookSender
 from worker.tasks import register_tasks
 
 
 def create_celery_app(settings: Settings | None = None) -> Celery:
     """A Celery app with claimpay's tasks registered, for `settings` (default: environment).
 
-    A worker started from it also runs the recovery sweep (see `worker.recovery`)."""
+    A worker started from it also runs, in its main process, the recovery sweep (see
+    `worker.recovery`) and the webhook senders (see `worker.sender`)."""
     settings = settings or get_settings()
     app = make_celery(settings, main="claimpay.worker")
     # A worker started without --queues consumes the main queue and the fast one.
@@ -34,7 +36,7 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
     install_observability(app, settings)
     contexts = ContextHolder(settings)
     register_tasks(app, settings, contexts)
-    sweepers: list[Sweeper] = []
+    sweepers: list[Sweeper | WebhookSender] = []
 
     def _fresh_context(**_: Any) -> None:
         contexts.reset()
@@ -51,6 +53,9 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
         )
         sweeper.start()
         sweepers.append(sweeper)
+        sender = WebhookSender(store, settings)
+        sender.start()
+        sweepers.append(sender)
 
     def _stop_sweeper(**_: Any) -> None:
         while sweepers:

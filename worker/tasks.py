@@ -6,14 +6,14 @@ from typing import Any
 
 from celery import Celery, Task
 
-from claimpay.messaging import APPLY_CHUNK, NOTIFY_JOB, send_notify
+from claimpay.messaging import APPLY_CHUNK, NOTIFY_JOB
 from claimpay.settings import Settings
 from worker.backoff import compute_backoff
 from worker.chunks import give_up_chunk, run_chunk
 from worker.context import ContextHolder, WorkerContext
 from worker.errors import TransientError
 from worker.heartbeat import lease_owner
-from worker.webhooks import WebhookFailed, deliver
+from worker.outbox import Outbox
 
 
 def register_tasks(app: Celery, settings: Settings, contexts: ContextHolder) -> Any:
@@ -45,20 +45,12 @@ def register_tasks(app: Celery, settings: Settings, contexts: ContextHolder) -> 
             return
         meta = ctx.store.meta(job_id)
         if meta is not None and meta.callback_url:
-            send_notify(app, meta.job_id, settings.queue)
+            # Delivered by the node's webhook senders (`worker.sender`), never in this pool.
+            Outbox(ctx.store).schedule(job_id)
 
-    @app.task(
-        name=NOTIFY_JOB,
-        bind=True,
-        ignore_result=True,
-        autoretry_for=(WebhookFailed,),
-        retry_backoff=True,
-        retry_backoff_max=int(settings.retry_backoff_max_s),
-        retry_jitter=True,
-        max_retries=settings.webhook_max_retries,
-    )
-    def notify_job(self: Task, job_id: str) -> None:
-        """POST the finished job's summary to its callback URL, retried with backoff."""
-        deliver(contexts.get().store, settings, job_id)
+    @app.task(name=NOTIFY_JOB, ignore_result=True)
+    def notify_job(job_id: str) -> None:
+        """A webhook queued by an earlier version: handed to the outbox, not sent here."""
+        Outbox(contexts.get().store).schedule(job_id)
 
     return apply_chunk

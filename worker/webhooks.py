@@ -1,7 +1,15 @@
-"""Completion webhooks: the finished job's summary, signed, POSTed to its `callbackUrl`."""
+"""Completion webhooks: the finished job's summary, signed, POSTed to its `callbackUrl`.
+
+Each attempt is bounded by one wall-clock deadline, `webhook_timeout_s`, from connecting
+to the status line (httpx's own timeouts bound each read, so a receiver trickling a byte
+every few seconds would otherwise hold the sender for ever). The answer's body is never
+read. Attempts run in the webhook senders of a worker node (`worker.sender`), never in the
+processes that apply chunks.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from urllib.parse import urlsplit
@@ -41,13 +49,33 @@ def deliver(store: JobStore, settings: Settings, job_id: str) -> bool:
         TIMESTAMP_HEADER: str(timestamp),
         SIGNATURE_HEADER: sign(settings.webhook_secret.get_secret_value(), timestamp, body),
     }
-    try:
-        response = httpx.post(
-            meta.callback_url, content=body, headers=headers, timeout=settings.webhook_timeout_s
-        )
-    except httpx.HTTPError as exc:
-        raise WebhookFailed(type(exc).__name__) from exc
-    if not response.is_success:
-        raise WebhookFailed(f"HTTP {response.status_code}")
+    status = post_within(meta.callback_url, body, headers, settings.webhook_timeout_s)
+    if not 200 <= status < 300:
+        raise WebhookFailed(f"HTTP {status}")
     log.info("job %s: webhook delivered", job_id)
     return True
+
+
+def post_within(url: str, body: bytes, headers: dict[str, str], deadline_s: float) -> int:
+    """POST `body` and return the answer's status code, all within `deadline_s` seconds of
+    wall-clock time; raises `WebhookFailed` when the receiver fails or is too slow."""
+    loop = asyncio.new_event_loop()
+    try:
+        attempt = asyncio.wait_for(_post(url, body, headers, deadline_s), deadline_s)
+        return loop.run_until_complete(attempt)
+    except TimeoutError as exc:
+        raise WebhookFailed(f"no answer within {deadline_s:g}s") from exc
+    except httpx.HTTPError as exc:
+        raise WebhookFailed(type(exc).__name__) from exc
+    finally:
+        # Not `asyncio.run`: it would wait for a name lookup still running in a thread.
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+async def _post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
+    async with (
+        httpx.AsyncClient(timeout=timeout_s, follow_redirects=False) as client,
+        client.stream("POST", url, content=body, headers=headers) as response,
+    ):
+        return response.status_code
