@@ -6,12 +6,13 @@ each API key's unfinished jobs, and the rerun of a finished job's failed rows
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
 from redis import Redis
+from redis.client import Pipeline
 from redis.commands.core import Script
 from redis.typing import EncodableT, FieldT
 
@@ -20,16 +21,11 @@ from claimpay.keys import JobKeys, StoreKeys
 
 
 @dataclass(frozen=True, slots=True)
-class IndexEntry:
-    """A job in its database's index (`StoreKeys.jobs_of`), scored by submission time."""
+class IndexedPage:
+    """One page of jobs read from listing indexes, and the number of entries in them."""
 
-    submitted_ts: float
-    job_id: str
-    database: str
-
-
-PIPELINE_BATCH = 1_000
-"""Commands per pipeline when reading many jobs at once."""
+    jobs: list[JobMeta]
+    total: int
 
 
 class ProducerQueries:
@@ -40,6 +36,8 @@ class ProducerQueries:
     ttl_s: int
     _admit: Script
     """`lua.ADMIT_JOB`, registered on `redis`."""
+    _list_page: Script
+    """`lua.LIST_PAGE`, registered on `redis`."""
 
     def keys(self, job_id: str) -> JobKeys:
         return self.store_keys.job(job_id)
@@ -110,7 +108,18 @@ class ProducerQueries:
             pipe.expire(keys.results(chunk_no), self.ttl_s)
             pipe.expire(keys.rows(chunk_no), self.ttl_s)
         pipe.zadd(self.store_keys.active, {meta.job_id: now})
+        self.relist(pipe, meta, JobState.QUEUED)
         pipe.execute()
+
+    def relist(self, pipe: Pipeline, meta: JobMeta, state: JobState) -> None:
+        """In `pipe`: move the job from its listing index of `meta.state` to `state`'s
+        (what the Lua scripts do when they change a job's state; see `lua.RESTATE`)."""
+        if meta.submitted_ts is None:
+            return
+        index = self.store_keys.jobs_in_state(meta.database, state.value)
+        pipe.zrem(self.store_keys.jobs_in_state(meta.database, meta.state.value), meta.job_id)
+        pipe.zadd(index, {meta.job_id: meta.submitted_ts})
+        pipe.expire(index, self.ttl_s)
 
     # -- unfinished jobs per API key (producer) -----------------------------------------
 
@@ -148,51 +157,45 @@ class ProducerQueries:
 
     # -- the jobs of a database (producer: `GET /jobs`) ---------------------------------
 
-    def indexed_jobs(self, databases: Sequence[str], now: float) -> list[IndexEntry]:
-        """The index entries of `databases`' jobs, newest first; entries older than the
-        TTL are dropped from the index first."""
-        pipe = self.redis.pipeline(transaction=False)
-        for database in databases:
-            index = self.store_keys.jobs_of(database)
-            pipe.zremrangebyscore(index, "-inf", f"({now - self.ttl_s}")
-            pipe.zrange(index, 0, -1, withscores=True)
-        replies = pipe.execute()
-        entries = [
-            IndexEntry(score, text(member), database)
-            for database, members in zip(databases, replies[1::2], strict=True)
-            for member, score in cast(list[tuple[bytes, float]], members)
+    def job_page(
+        self,
+        databases: Sequence[str],
+        state: JobState | None,
+        start: int,
+        count: int,
+        now: float | None = None,
+    ) -> IndexedPage:
+        """Entries `[start, start + count)` of the listing indexes of `databases` (of
+        `state` only, unless None), merged newest first, and the jobs they name: one
+        `lua.LIST_PAGE` call (which trims entries older than the TTL; `now` None: Redis's
+        clock) and one pipeline of the page's jobs. Entries whose job is gone are dropped
+        from the indexes; jobs indexed while receiving (by an older version) are skipped."""
+        if not databases:
+            return IndexedPage([], 0)
+        indexes = [
+            self.store_keys.jobs_of(name)
+            if state is None
+            else self.store_keys.jobs_in_state(name, state.value)
+            for name in databases
         ]
-        entries.sort(key=lambda entry: (entry.submitted_ts, entry.job_id), reverse=True)
-        return entries
-
-    def states(self, job_ids: Sequence[str]) -> list[str | None]:
-        """The state of each job (None: the job is gone), a pipeline per `PIPELINE_BATCH`."""
-        states: list[str | None] = []
-        for start in range(0, len(job_ids), PIPELINE_BATCH):
-            pipe = self.redis.pipeline(transaction=False)
-            for job_id in job_ids[start : start + PIPELINE_BATCH]:
-                pipe.hget(self.keys(job_id).meta, "state")
-            states.extend(text(found) if found else None for found in pipe.execute())
-        return states
-
-    def metas(self, job_ids: Sequence[str]) -> list[JobMeta]:
-        """The summaries of the jobs that still exist, in the order given."""
+        args = [start, count, self.ttl_s, "" if now is None else now]
+        reply = self._list_page(keys=indexes, args=args)
+        total, members = int(reply[0]), [text(member) for member in reply[1::2]]
         pipe = self.redis.pipeline(transaction=False)
-        for job_id in job_ids:
+        for job_id in members:
             pipe.hgetall(self.keys(job_id).meta)
-        found = []
-        for job_id, raw in zip(job_ids, pipe.execute(), strict=True):
-            if raw:
-                decoded = {text(key): text(value) for key, value in raw.items()}
-                found.append(JobMeta.from_hash(job_id, decoded))
-        return found
-
-    def unindex(self, entries: Iterable[IndexEntry]) -> None:
-        """Drop these entries from their databases' indexes."""
-        pipe = self.redis.pipeline(transaction=False)
-        for entry in entries:
-            pipe.zrem(self.store_keys.jobs_of(entry.database), entry.job_id)
-        pipe.execute()
+        jobs, stale = [], []
+        for job_id, raw in zip(members, pipe.execute(), strict=True):
+            decoded = {text(key): text(value) for key, value in raw.items()}
+            if not decoded:
+                stale.append(job_id)  # expired on its own, just before its index entry
+            elif decoded["state"] != JobState.RECEIVING.value:
+                jobs.append(JobMeta.from_hash(job_id, decoded))
+        if stale:
+            for index in indexes:
+                pipe.zrem(index, *stale)
+            pipe.execute()
+        return IndexedPage(jobs, total - len(stale))
 
 
 def text(value: bytes | str) -> str:

@@ -77,6 +77,7 @@ class JobStore(ProducerQueries):
         self._mark_stalled = redis.register_script(lua.MARK_STALLED)
         self._stalled = redis.register_script(lua.STALLED)
         self._admit = redis.register_script(lua.ADMIT_JOB)
+        self._list_page = redis.register_script(lua.LIST_PAGE)
 
     def epoch(self) -> str:
         """This store's epoch (made on first use; see `claimpay.jobids`)."""
@@ -121,17 +122,16 @@ class JobStore(ProducerQueries):
             "total": 0,
             "chunks": 0,
             "submittedAt": utc_now_iso(),
+            "submittedTs": now,
+            "listIndex": self.store_keys.jobs_of(database),
             "progressTs": now,
             "dryRun": int(dry_run),
         }
         if callback_url:
             fields["callbackUrl"] = callback_url
-        index = self.store_keys.jobs_of(database)
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(keys.meta, mapping=fields)
         pipe.expire(keys.meta, self.ttl_s)
-        pipe.zadd(index, {job_id: now})
-        pipe.expire(index, self.ttl_s)
         pipe.execute()
 
     def write_rows(
@@ -158,8 +158,9 @@ class JobStore(ProducerQueries):
         the Celery queue its chunks go to (recovery queues them there again)."""
         keys = self.keys(job_id)
         now = self.now()
+        state = JobState.QUEUED if chunk_nos else JobState.COMPLETED
         fields: dict[FieldT, EncodableT] = {
-            "state": JobState.QUEUED.value,
+            "state": state.value,
             "total": total,
             "chunks": len(chunk_nos),
             "progressTs": now,
@@ -168,8 +169,19 @@ class JobStore(ProducerQueries):
         if queue:
             fields["queue"] = queue
         if not chunk_nos:
-            fields.update({"state": JobState.COMPLETED.value, "finishedAt": utc_now_iso()})
+            fields["finishedAt"] = utc_now_iso()
+        database, submitted_ts = self.redis.hmget(keys.meta, ["database", "submittedTs"])
         pipe = self.redis.pipeline(transaction=True)
+        if database is not None and submitted_ts is not None:
+            # Listed from now on (`GET /jobs`), under its database and its state.
+            database = text(database)
+            for index in (
+                self.store_keys.jobs_of(database),
+                self.store_keys.jobs_in_state(database, state.value),
+            ):
+                pipe.zremrangebyscore(index, "-inf", f"({now - self.ttl_s}")
+                pipe.zadd(index, {job_id: float(submitted_ts)})
+                pipe.expire(index, self.ttl_s)
         if chunk_nos:
             pipe.sadd(keys.chunks, *chunk_nos)
             pipe.expire(keys.chunks, self.ttl_s)
@@ -209,6 +221,7 @@ class JobStore(ProducerQueries):
                 max_deliveries,
                 utc_now_iso(),
                 self.ttl_s,
+                job_id,
             ],
         )
         return Claim(text(result))
@@ -318,7 +331,7 @@ class JobStore(ProducerQueries):
         keys = self.keys(job_id)
         result = self._cancel(
             keys=[keys.meta, keys.done, self.store_keys.active, self.store_keys.stats],
-            args=[utc_now_iso(), job_id],
+            args=[utc_now_iso(), job_id, self.ttl_s],
         )
         return JobState(text(result)) if result else None
 

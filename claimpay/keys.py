@@ -54,9 +54,16 @@ class StoreKeys:
         return f"{self.prefix}:stats"
 
     def jobs_of(self, database: str) -> str:
-        """Sorted set: IDs of a database's jobs, scored by submission time (job listing);
-        entries older than the result TTL are removed lazily."""
+        """Sorted set: IDs of a database's sealed jobs, scored by submission time (epoch s)
+        for `GET /jobs`; entries older than the result TTL are removed as jobs are sealed
+        and listed, and the key expires a TTL after its newest entry."""
         return f"{self.prefix}:jobs:{database}"
+
+    def jobs_in_state(self, database: str, state: str) -> str:
+        """Sorted set: the part of `jobs_of(database)` in `state` (`GET /jobs?state=`).
+        The Lua scripts that change a job's state move it from one to the other, naming
+        them as `<jobs_of>:<state>` from the job's `listIndex` field."""
+        return f"{self.jobs_of(database)}:{state}"
 
     def rate_bucket(self, key_id: str) -> str:
         """Hash with a short TTL: an API key's request token bucket (`tokens`, `ts`)."""

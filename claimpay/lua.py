@@ -11,13 +11,31 @@ local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 """
 
+# A Lua function the scripts that change a job's state start with (after NOW): it moves
+# the job from the listing index of its old state to that of its new one
+# (`StoreKeys.jobs_in_state`, `<listIndex>:<state>`, scored by submission time), dropping
+# entries older than the TTL from the new one. Jobs stored before `listIndex` existed are
+# not moved.
+RESTATE = """
+local function restate(meta, job_id, from, to, ttl)
+  local found = redis.call('HMGET', meta, 'listIndex', 'submittedTs')
+  if not found[1] or not found[2] then return end
+  if from then redis.call('ZREM', found[1] .. ':' .. from, job_id) end
+  local index = found[1] .. ':' .. to
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. (now - tonumber(ttl)))
+  redis.call('ZADD', index, found[2], job_id)
+  redis.call('EXPIRE', index, ttl)
+end
+"""
+
 # KEYS: meta, done, started, lease, deliveries.
-# ARGV: chunk_no, owner, lease_ttl_s, max_deliveries, now_iso, ttl_s.
+# ARGV: chunk_no, owner, lease_ttl_s, max_deliveries, now_iso, ttl_s, job_id.
 # A lease held by 'retry' (a retry waiting for its countdown) may be taken over.
 # Returns: 'missing' | 'done' | 'busy' (another live worker holds it) | 'cancelled' |
 #          'poison' (claimed too often) | 'run' (lease taken).
 CLAIM_CHUNK = (
     NOW
+    + RESTATE
     + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return 'missing' end
@@ -33,6 +51,7 @@ redis.call('EXPIRE', KEYS[5], ARGV[6])
 redis.call('HSET', KEYS[1], 'progressTs', now)
 if state == 'queued' then
   redis.call('HSET', KEYS[1], 'state', 'running', 'startedAt', ARGV[5])
+  restate(KEYS[1], ARGV[7], 'queued', 'running', ARGV[6])
 end
 if n > tonumber(ARGV[4]) then return 'poison' end
 return 'run'
@@ -61,6 +80,7 @@ return 0
 # duration (from sealing) once.
 RECORD_CHUNK = (
     NOW
+    + RESTATE
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if tonumber(redis.call('HGET', KEYS[1], 'round') or '0') ~= tonumber(ARGV[12]) then
@@ -93,6 +113,7 @@ end
 if redis.call('SCARD', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'chunks')) then
   local final = 'completed'
   if redis.call('HGET', KEYS[1], 'cancel') == '1' then final = 'cancelled' end
+  restate(KEYS[1], ARGV[10], redis.call('HGET', KEYS[1], 'state'), final, ARGV[9])
   redis.call('HSET', KEYS[1], 'state', final, 'finishedAt', ARGV[8])
   redis.call('ZREM', KEYS[7], ARGV[10])
   local first_round = tonumber(ARGV[12]) == 0
@@ -126,14 +147,19 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
 """
 
-# KEYS: meta, done, active, stats. ARGV: finished_at, job_id.
+# KEYS: meta, done, active, stats. ARGV: finished_at, job_id, ttl_s.
 # Returns the job's state after the request, or false when there is no such job.
-CANCEL_JOB = """
+CANCEL_JOB = (
+    NOW
+    + RESTATE
+    + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state or state == 'receiving' then return false end
 if state == 'completed' or state == 'cancelled' then return state end
 redis.call('HSET', KEYS[1], 'cancel', '1', 'state', 'cancelling')
+restate(KEYS[1], ARGV[2], state, 'cancelling', ARGV[3])
 if redis.call('SCARD', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'chunks')) then
+  restate(KEYS[1], ARGV[2], 'cancelling', 'cancelled', ARGV[3])
   redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finishedAt', ARGV[1])
   redis.call('ZREM', KEYS[3], ARGV[2])
   redis.call('HINCRBY', KEYS[4], 'jobs:cancelled', 1)
@@ -141,6 +167,7 @@ if redis.call('SCARD', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'chunks'
 end
 return 'cancelling'
 """
+)
 
 # KEYS: lease. ARGV: owner, ttl_s. While the retry of a chunk waits, the chunk stays leased
 # (to 'retry') so recovery leaves it alone: only if `owner` still holds it, or nobody does
@@ -171,3 +198,80 @@ STALLED = (
 return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
 """
 )
+
+# KEYS: the sorted sets to list, one per database. ARGV: start, count, ttl_s, now_ts
+# ('' = Redis's clock, the one submission times are written with).
+# Returns {total, member, score, member, score, ...}: the entries of ranks
+# [start, start + count) of the sets merged newest first (equal scores: the greater
+# member first, as ZREVRANGE orders them), after removing entries older than the TTL.
+# Several sets: the entry of merged rank `start` (the cut) is found by a binary search
+# over each set's ranks, counting the entries before a candidate with ZCOUNT; then each
+# set gives at most `count` entries from the cut on (plus those tied with it).
+LIST_PAGE = """
+local start, count = tonumber(ARGV[1]), tonumber(ARGV[2])
+local now = tonumber(ARGV[4])
+if not now then
+  local clock = redis.call('TIME')
+  now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+end
+local oldest = now - tonumber(ARGV[3])
+local total, sizes = 0, {}
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. oldest)
+  sizes[i] = redis.call('ZCARD', key)
+  total = total + sizes[i]
+end
+local result = {total}
+if start >= total or count <= 0 then return result end
+if #KEYS == 1 then
+  local found = redis.call('ZREVRANGE', KEYS[1], start, start + count - 1, 'WITHSCORES')
+  for _, value in ipairs(found) do table.insert(result, value) end
+  return result
+end
+local function ahead(score, member)
+  local n = 0
+  for _, key in ipairs(KEYS) do
+    n = n + redis.call('ZCOUNT', key, '(' .. score, '+inf')
+    for _, other in ipairs(redis.call('ZRANGEBYSCORE', key, score, score)) do
+      if other > member then n = n + 1 end
+    end
+  end
+  return n
+end
+local cut_score, cut_member
+for i, key in ipairs(KEYS) do
+  local lo, hi = 0, math.min(sizes[i], start + 1) - 1
+  while lo <= hi and not cut_score do
+    local mid = math.floor((lo + hi) / 2)
+    local entry = redis.call('ZREVRANGE', key, mid, mid, 'WITHSCORES')
+    local rank = ahead(entry[2], entry[1])
+    if rank == start then cut_score, cut_member = entry[2], entry[1]
+    elseif rank < start then lo = mid + 1
+    else hi = mid - 1 end
+  end
+  if cut_score then break end
+end
+if not cut_score then return result end
+local cut = tonumber(cut_score)
+local entries = {}
+for _, key in ipairs(KEYS) do
+  local tied = redis.call('ZCOUNT', key, cut_score, cut_score)
+  local found = redis.call(
+    'ZREVRANGEBYSCORE', key, cut_score, '-inf', 'WITHSCORES', 'LIMIT', 0, count + tied)
+  for j = 1, #found, 2 do
+    local score = tonumber(found[j + 1])
+    if score < cut or found[j] <= cut_member then
+      table.insert(entries, {found[j], found[j + 1], score})
+    end
+  end
+end
+table.sort(entries, function(a, b)
+  if a[3] ~= b[3] then return a[3] > b[3] end
+  return a[1] > b[1]
+end)
+for j = 1, math.min(count, #entries) do
+  table.insert(result, entries[j][1])
+  table.insert(result, entries[j][2])
+end
+return result
+"""

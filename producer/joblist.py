@@ -1,14 +1,18 @@
-"""Job listing: a database's jobs, newest first, from its index in Redis.
+"""Job listing: a database's jobs, newest first, from its indexes in Redis.
 
-`JobStore.begin` adds every job to its database's sorted set (`StoreKeys.jobs_of`), scored
-by submission time. Listing keeps the index tidy as it reads: entries older than the
-result TTL, and entries whose job is gone (expired, or a refused request body), are
-removed then. Jobs still receiving their rows are not shown, as `GET /jobs/{id}` does not.
+`JobStore.seal` adds every job to its database's sorted set (`StoreKeys.jobs_of`) and to
+the one of its state (`StoreKeys.jobs_in_state`), scored by submission time; the Lua
+scripts that change a job's state move it between the state sets. A page is read by one
+script (`lua.LIST_PAGE`, through `JobStore.job_page`) that trims entries older than the
+result TTL, counts, and picks the page's entries by rank, so its cost is O(page size)
+whatever the number of jobs (and, listing several databases, O(log N) rank look-ups per
+database to find where the page starts); then the page's jobs are read in one pipeline.
+Entries whose job is gone are removed then; jobs still receiving their rows are never
+indexed.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,18 +38,5 @@ def list_jobs(
     now: float | None = None,
 ) -> JobPage:
     """Page `page` (from 1) of the jobs of `databases` in `state` (any), newest first."""
-    entries = store.indexed_jobs(databases, time.time() if now is None else now)
-    states = store.states([entry.job_id for entry in entries])
-    stale = [entry for entry, found in zip(entries, states, strict=True) if found is None]
-    listed = [
-        entry
-        for entry, found in zip(entries, states, strict=True)
-        if found is not None
-        and found != JobState.RECEIVING.value
-        and (state is None or found == state.value)
-    ]
-    start = (page - 1) * page_size
-    jobs = store.metas([entry.job_id for entry in listed[start : start + page_size]])
-    if stale:
-        store.unindex(stale)
-    return JobPage(jobs, len(listed))
+    found = store.job_page(databases, state, (page - 1) * page_size, page_size, now)
+    return JobPage(found.jobs, found.total)

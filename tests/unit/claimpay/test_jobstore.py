@@ -299,6 +299,7 @@ def test_every_key_carries_the_ttl(job_store: JobStore, fake_redis: fakeredis.Fa
     job_keys = (
         keys.meta, keys.moved, keys.rows(2), keys.results(0), keys.results(1), keys.done,
         keys.chunks, job_store.store_keys.jobs_of("demo"),
+        job_store.store_keys.jobs_in_state("demo", "queued"),
     )  # fmt: skip
     for key in job_keys:
         assert 0 < fake_redis.ttl(key) <= TTL_S, key

@@ -21,9 +21,9 @@ Headers = Callable[..., dict[str, str]]
 def add_job(store: JobStore, job_id: str, database: str, submitted_ts: float) -> None:
     """A sealed one-row job, listed as submitted at `submitted_ts`."""
     store.begin(job_id, entity="claim-prompt-pays", database=database, user="u", chunk_size=10)
+    store.redis.hset(store.keys(job_id).meta, "submittedTs", submitted_ts)
     store.write_rows(job_id, {0: [json.dumps([0, {"claimPromptPay_Key": 1}]).encode()]}, {})
     store.seal(job_id, total=1, chunk_nos=[0])
-    store.redis.zadd(store.store_keys.jobs_of(database), {job_id: submitted_ts})
 
 
 def job_id(n: int) -> str:
