@@ -155,6 +155,29 @@ class ProducerQueries:
         if gone:
             redis.zrem(members_key, *gone)
 
+    # -- failed logins per user name (producer: `POST /user-authentication`) ------------
+
+    def login_failures(self, name_digest: str) -> tuple[int, int]:
+        """The failed logins counted for a user name (by its digest), and the milliseconds
+        until the count expires (<= 0: it does not)."""
+        key = self.store_keys.login_failures(name_digest)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(key)
+        pipe.pttl(key)
+        count, pttl = pipe.execute()
+        return (0 if count is None else int(count)), int(pttl)
+
+    def count_login_failure(self, name_digest: str, ttl_s: int) -> None:
+        """One more failed login for the name; its count expires `ttl_s` after this one."""
+        key = self.store_keys.login_failures(name_digest)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.incr(key)
+        pipe.expire(key, ttl_s)
+        pipe.execute()
+
+    def clear_login_failures(self, name_digest: str) -> None:
+        self.redis.delete(self.store_keys.login_failures(name_digest))
+
     # -- the jobs of a database (producer: `GET /jobs`) ---------------------------------
 
     def job_page(

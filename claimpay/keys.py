@@ -69,6 +69,11 @@ class StoreKeys:
         """Hash with a short TTL: an API key's request token bucket (`tokens`, `ts`)."""
         return f"{self.prefix}:rate:{key_id}"
 
+    def login_failures(self, name_digest: str) -> str:
+        """String with a TTL: failed logins for one user name (by its digest), expiring
+        `login_lockout_s` after the last one."""
+        return f"{self.prefix}:login-fail:{name_digest}"
+
     def key_jobs(self, key_id: str) -> str:
         """Sorted set: an API key's unfinished jobs, scored by admission time."""
         return f"{self.prefix}:key-jobs:{key_id}"

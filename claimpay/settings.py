@@ -181,6 +181,19 @@ class Settings(BaseSettings):
     """A job without progress this long gets its unfinished chunks queued again even while
     its queue is not empty; unset: 10 x `stuck_after_s`."""
 
+    # -- isolation (issue 12) ------------------------------------------------------------
+    login_concurrency: Annotated[int, Field(ge=1, le=64)] = 2
+    """Password checks an API process runs at once, on threads of their own (each takes
+    the hash's memory cost, 64 MiB by default)."""
+    login_queue: Annotated[int, Field(ge=0, le=10_000)] = 8
+    """Password checks that may wait for one of those threads; beyond: 503 at once."""
+    login_busy_retry_after_s: Annotated[int, Field(ge=1, le=3600)] = 1
+    """`Retry-After` of that 503 (`login-busy`)."""
+    login_max_failures: Annotated[int, Field(ge=0, le=1000)] = 5
+    """Failed logins for one user name before it is locked (429); 0 = never locked."""
+    login_lockout_s: Annotated[int, Field(ge=1, le=7 * 24 * 3600)] = 300
+    """How long a locked user name stays locked, from its last failed login."""
+
     @field_validator("databases")
     @classmethod
     def _databases_named_sanely(cls, value: dict[str, str]) -> dict[str, str]:

@@ -123,6 +123,10 @@ class TooManyActiveJobs(Throttled):
     """Raised when an API key already has its limit of unfinished jobs."""
 
 
+class LoginLocked(Throttled):
+    """Raised when a user name is locked after repeated failed logins."""
+
+
 # -- jobs and rows ----------------------------------------------------------------------
 
 
@@ -169,3 +173,20 @@ class IdempotencyKeyInUse(IdempotencyConflict):
 
 class IdempotencyKeyReused(IdempotencyConflict):
     """Raised when an `Idempotency-Key` comes back with a different request body."""
+
+
+# -- the service itself -----------------------------------------------------------------
+
+
+class ServiceBusy(ClaimpayError):
+    """Raised when a request cannot be taken now (not the caller's fault); the caller may
+    try again after `retry_after_s`."""
+
+    def __init__(self, detail: str, *, retry_after_s: float) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after_s = retry_after_s
+
+
+class LoginBusy(ServiceBusy):
+    """Raised when too many password checks already wait for their turn."""

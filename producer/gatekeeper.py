@@ -14,6 +14,7 @@ from claimpay.settings import Settings
 from producer.auth import Authenticator, Caller
 from producer.errors import RateLimited, TooManyActiveJobs
 from producer.joblimit import ActiveJobs
+from producer.logins import FailedLogins, LoginGate
 from producer.ratelimit import RateLimiter
 from producer.tokens import TokenIssuer
 
@@ -29,6 +30,8 @@ class Gatekeeper:
     active_jobs: ActiveJobs | None
     retry_after_s: int
     """`Retry-After` of a refusal for too many unfinished jobs."""
+    login_gate: LoginGate
+    failed_logins: FailedLogins
 
     @classmethod
     def build(cls, settings: Settings, store: JobStore) -> Gatekeeper:
@@ -38,7 +41,8 @@ class Gatekeeper:
             {
                 name: User(name, user.password_hash.get_secret_value(), frozenset(user.databases))
                 for name, user in settings.users.items()
-            }
+            },
+            max_concurrent=settings.login_concurrency,
         )
         issuer = _issuer(settings)
         limiter = None
@@ -54,6 +58,15 @@ class Gatekeeper:
             rate_limiter=limiter,
             active_jobs=jobs if settings.max_active_jobs_per_key else None,
             retry_after_s=settings.retry_after_s,
+            login_gate=LoginGate(
+                users,
+                settings.login_concurrency,
+                settings.login_queue,
+                settings.login_busy_retry_after_s,
+            ),
+            failed_logins=FailedLogins(
+                store, settings.login_max_failures, settings.login_lockout_s
+            ),
         )
 
     def throttle(self, key_id: str) -> None:

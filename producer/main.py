@@ -48,6 +48,7 @@ def create_app(
     install_problem_handlers(app, store_retry_after_s=settings.retry_after_s)
     readback = ReadBack(settings.databases, settings.db_statement_timeout_s)
     app.router.on_shutdown.append(readback.dispose)
+    app.router.on_shutdown.append(app.state.gatekeeper.login_gate.close)
     for spec in ENTITIES.values():
         app.include_router(batch_router(spec))
         app.include_router(entity_router(spec, readback, settings))

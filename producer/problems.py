@@ -84,6 +84,8 @@ PROBLEM_TYPES: dict[type[Exception], tuple[HTTPStatus, str]] = {
     # 429, 503
     errors.RateLimited: (HTTPStatus.TOO_MANY_REQUESTS, "rate-limited"),
     errors.TooManyActiveJobs: (HTTPStatus.TOO_MANY_REQUESTS, "too-many-active-jobs"),
+    errors.LoginLocked: (HTTPStatus.TOO_MANY_REQUESTS, "login-locked"),
+    errors.LoginBusy: (HTTPStatus.SERVICE_UNAVAILABLE, "login-busy"),
     RedisError: (HTTPStatus.SERVICE_UNAVAILABLE, "job-store-unavailable"),
 }
 """Domain error -> (status, problem type); a subclass not listed takes its nearest base's."""
@@ -133,7 +135,7 @@ def problem_of(exc: Exception, retry_after_s: float) -> Problem:
     headers: dict[str, str] = {}
     if isinstance(exc, errors.Unauthenticated):
         headers["WWW-Authenticate"] = exc.challenge
-    if isinstance(exc, errors.Throttled):
+    if isinstance(exc, (errors.Throttled, errors.ServiceBusy)):
         headers["Retry-After"] = retry_after(exc.retry_after_s)
     if isinstance(exc, errors.IdempotencyConflict):
         headers["Location"] = f"/jobs/{exc.job_id}"

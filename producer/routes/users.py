@@ -9,6 +9,7 @@ from base64 import b64decode
 from typing import Annotated
 
 import orjson
+from anyio.to_thread import run_sync
 from fastapi import APIRouter, Request, Security
 from fastapi.responses import Response
 from fastapi.security import HTTPBasic
@@ -66,22 +67,29 @@ INVALID_CREDENTIALS = "The user name or password is not valid."
     response_model=AuthenticationEnvelope,
     responses=documented_problems(400, 401, 403, 429, 500, 503),
 )
-def user_authentication(
+async def user_authentication(
     services: ServicesDep,
     gatekeeper: GatekeeperDep,
     x_api_key: Annotated[str | None, Security(API_KEY_SCHEME)],
     authorization: Annotated[str | None, Security(BASIC_SCHEME)],
     vbasoftware_database: DatabaseHeader = None,
 ) -> Response:
-    """Checked like every call (API key 401, rate 429), then the credentials (401, the
-    same answer for an unknown user and a wrong password), then the database (400, 403
-    when the key or the user may not use it)."""
+    """Checked like every call (API key 401, rate 429), then the credentials (429 while
+    the user name is locked after repeated failures; 503 when too many password checks
+    wait; 401, the same answer for an unknown user and a wrong password), then the
+    database (400, 403 when the key or the user may not use it).
+
+    Async: the password check runs on the login gate's own threads (`producer.logins`),
+    so a flood of logins never holds the thread pool the other routes need."""
     key = gatekeeper.authenticator.api_key(x_api_key)
-    gatekeeper.throttle(key.key_id)
+    await run_sync(gatekeeper.throttle, key.key_id)
     name, password = basic_credentials(authorization)
-    user = gatekeeper.users.check(name, password)
+    await run_sync(gatekeeper.failed_logins.refuse_if_locked, name)
+    user = await gatekeeper.login_gate.check(name, password)
     if user is None or gatekeeper.issuer is None:
+        await run_sync(gatekeeper.failed_logins.failed, name)
         raise InvalidCredentials(INVALID_CREDENTIALS)
+    await run_sync(gatekeeper.failed_logins.succeeded, name)
     caller = Caller(key.key_id, key.databases, user.name, user.databases)
     database = authorize_database(services.settings, caller, vbasoftware_database)
     token = gatekeeper.issuer.mint(user.name, _ttl(services.settings), sorted(user.databases))
