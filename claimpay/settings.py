@@ -193,6 +193,19 @@ class Settings(BaseSettings):
     """Failed logins for one user name before it is locked (429); 0 = never locked."""
     login_lockout_s: Annotated[int, Field(ge=1, le=7 * 24 * 3600)] = 300
     """How long a locked user name stays locked, from its last failed login."""
+    readiness_cache_s: Annotated[float, Field(ge=0, le=60)] = 1.0
+    """How long a `/health/ready` answer is reused; one caller at a time computes it."""
+    max_headers: Annotated[int, Field(ge=10, le=10_000)] = 100
+    """Most headers in a request (431 beyond)."""
+    max_header_bytes: Annotated[int, Field(ge=1024, le=2**24)] = 32 * 1024
+    """Largest request head, request line and headers together (431 beyond)."""
+    header_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    """Time a request head may take from its first byte (408 beyond; `claimpay api`)."""
+    body_idle_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    """Longest wait for the next part of a request body (408 beyond)."""
+    body_min_bytes_per_s: Annotated[int, Field(ge=0)] = 1024
+    """Slowest average a request body may arrive at, past its first idle timeout (408
+    below it); 0 = no minimum rate."""
 
     @field_validator("databases")
     @classmethod

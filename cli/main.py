@@ -43,6 +43,7 @@ def api(
 
     from claimpay import multiproc
     from claimpay.logs import logging_config
+    from producer.httpserver import BoundedHttpToolsProtocol
 
     settings = get_settings()
     _logging(settings)
@@ -57,6 +58,8 @@ def api(
             workers=workers,
             log_config=logging_config(settings.log_format, settings.log_level),
             access_log=False,
+            # httptools, with bounds on request heads (size, count, time): 431 / 408.
+            http=BoundedHttpToolsProtocol,
         )
     finally:
         multiproc.cleanup(directory)

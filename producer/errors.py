@@ -54,6 +54,15 @@ class InvalidSort(InvalidRequest):
     """Raised when `sortBy` names an unknown field or direction."""
 
 
+class HeadersTooLarge(RequestError):
+    """Raised when a request has more headers, or larger ones, than the API reads."""
+
+
+class BodyStalled(RequestError):
+    """Raised when a request body stops coming, or comes too slowly (the request is
+    dropped and its connection closed)."""
+
+
 class UnsupportedMediaType(RequestError):
     """Raised when a batch body is declared as something other than JSON in UTF-8."""
 

@@ -22,6 +22,7 @@ from producer.readback import ReadBack
 from producer.routes import health, jobs, listing, users
 from producer.routes.batch import batch_router
 from producer.routes.entities import entity_router
+from producer.slowclients import SlowClientGuard
 
 log = logging.getLogger("claimpay.producer")
 
@@ -56,6 +57,14 @@ def create_app(
     app.include_router(health.router)
     app.include_router(users.router)
     app.include_router(listing.listing_router(settings))
+    # Inside the request telemetry (added next): its 408s and 431s are counted and logged.
+    app.add_middleware(
+        SlowClientGuard,
+        max_headers=settings.max_headers,
+        max_header_bytes=settings.max_header_bytes,
+        body_idle_timeout_s=settings.body_idle_timeout_s,
+        body_min_bytes_per_s=settings.body_min_bytes_per_s,
+    )
     install_operations(app, settings, app.state.services.store, own_redis=store is None)
     app.add_middleware(DropEmptyQueryParameters)
     install_openapi(app)

@@ -64,6 +64,8 @@ PROBLEM_TYPES: dict[type[Exception], tuple[HTTPStatus, str]] = {
     errors.JobNotFound: (HTTPStatus.NOT_FOUND, "job-not-found"),
     errors.RowNotFound: (HTTPStatus.NOT_FOUND, "not-found"),
     errors.JobLost: (HTTPStatus.GONE, "job-store-reset"),
+    # 408
+    errors.BodyStalled: (HTTPStatus.REQUEST_TIMEOUT, "body-stalled"),
     # 409, 422
     errors.JobReceiving: (HTTPStatus.CONFLICT, "job-receiving"),
     errors.JobCompleted: (HTTPStatus.CONFLICT, "job-completed"),
@@ -81,6 +83,8 @@ PROBLEM_TYPES: dict[type[Exception], tuple[HTTPStatus, str]] = {
         HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
         "unsupported-content-encoding",
     ),
+    # 431
+    errors.HeadersTooLarge: (HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "headers-too-large"),
     # 429, 503
     errors.RateLimited: (HTTPStatus.TOO_MANY_REQUESTS, "rate-limited"),
     errors.TooManyActiveJobs: (HTTPStatus.TOO_MANY_REQUESTS, "too-many-active-jobs"),

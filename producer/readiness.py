@@ -11,9 +11,12 @@ persists nothing (no AOF, no snapshots): a restart would lose every accepted job
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from functools import partial
@@ -82,7 +85,12 @@ def probe_redis(url: str, timeout_s: float) -> Redis:
 
 
 class Readiness:
-    """Runs the readiness checks; engines are built on first use and kept."""
+    """Runs the readiness checks; engines are built on first use and kept.
+
+    `results` is what `/health/ready` answers: one run of the checks at a time, on a
+    thread of its own (never the pool the routes share), its answer reused for
+    `readiness_cache_s`; callers arriving meanwhile wait for that same run. So any number
+    of unauthenticated probes costs one run per `readiness_cache_s`."""
 
     def __init__(
         self,
@@ -92,11 +100,44 @@ class Readiness:
     ) -> None:
         self._databases = dict(settings.databases)
         self._timeout_s = settings.readiness_timeout_s
+        self._cache_s = settings.readiness_cache_s
         self._ping_redis = ping_redis
         self._redis_warning = redis_warning if settings.env == "prod" else None
         self._engines = EngineRegistry(
             self._databases, partial(_probe_engine, timeout_s=self._timeout_s)
         )
+        self._lock = threading.Lock()
+        self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readiness-run")
+        self._latest: tuple[float, list[CheckResult]] | None = None
+        self._running: Future[list[CheckResult]] | None = None
+        self.runs = 0
+        """How many times the checks ran (for tests and curious operators)."""
+
+    async def results(self) -> list[CheckResult]:
+        """The latest results if fresh, else those of a run (the one under way, if any)."""
+        return await asyncio.wrap_future(self._fresh_or_running())
+
+    def _fresh_or_running(self) -> Future[list[CheckResult]]:
+        with self._lock:
+            if self._latest is not None and time.monotonic() - self._latest[0] < self._cache_s:
+                done: Future[list[CheckResult]] = Future()
+                done.set_result(self._latest[1])
+                return done
+            if self._running is None:
+                self._running = self._runner.submit(self._run)
+            return self._running
+
+    def _run(self) -> list[CheckResult]:
+        results: list[CheckResult] | None = None
+        try:
+            results = self.check()
+            return results
+        finally:
+            with self._lock:  # fresh results and no run under way, at the same moment
+                self._running = None
+                if results is not None:
+                    self.runs += 1
+                    self._latest = (time.monotonic(), results)
 
     def check(self) -> list[CheckResult]:
         """Every check's result, Redis first, then the databases by name."""
@@ -145,6 +186,7 @@ class Readiness:
         return self._engines.get(name)
 
     def dispose(self) -> None:
+        self._runner.shutdown(wait=False, cancel_futures=True)
         self._engines.dispose()
 
 

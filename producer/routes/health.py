@@ -29,9 +29,11 @@ def live() -> dict[str, str]:
         503: {"description": "Not ready: the problem's detail names each failed check."},
     },
 )
-def ready(request: Request) -> Response:
+async def ready(request: Request) -> Response:
+    """Unauthenticated, so cheap whatever the number of callers: the answer is computed by
+    one caller at a time and reused briefly (`CLAIMPAY_READINESS_CACHE_S`)."""
     readiness: Readiness = request.app.state.readiness
-    results = readiness.check()
+    results = await readiness.results()
     data: dict[str, Any] = {
         "status": "ready" if all(r.ok for r in results) else "not-ready",
         "checks": {r.name: r.public() for r in results},
