@@ -351,9 +351,15 @@ def test_ready_turns_503_naming_redis_when_redis_stops(
 
         redis_server.terminate()
         redis_server.wait(15)
-        started = time.monotonic()
-        not_ready = api.get("/health/ready")
-        assert time.monotonic() - started < 10, "a probe must answer fast"
+        # An answer is reused for CLAIMPAY_READINESS_CACHE_S (1 s): the next run sees it.
+        deadline = time.monotonic() + 10
+        while True:
+            started = time.monotonic()
+            not_ready = api.get("/health/ready")
+            assert time.monotonic() - started < 10, "a probe must answer fast"
+            if not_ready.status_code != 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert api.get("/health/live").status_code == 200
         metrics = samples(api.get("/metrics").text)
     assert not_ready.status_code == 503
