@@ -77,6 +77,9 @@ class JobStore(ProducerQueries):
         self._mark_stalled = redis.register_script(lua.MARK_STALLED)
         self._stalled = redis.register_script(lua.STALLED)
         self._admit = redis.register_script(lua.ADMIT_JOB)
+        self._schedule_webhook = redis.register_script(lua.SCHEDULE_WEBHOOK)
+        self._claim_webhooks = redis.register_script(lua.CLAIM_WEBHOOKS)
+        self._settle_webhook = redis.register_script(lua.SETTLE_WEBHOOK)
         self._list_page = redis.register_script(lua.LIST_PAGE)
 
     def epoch(self) -> str:
@@ -406,6 +409,38 @@ class JobStore(ProducerQueries):
                 found = pending.pop(index, None)
                 yield found or Outcome(index, RowStatus.INTERNAL_ERROR, MISSING_RESULT, None)
             block_start = block_stop
+
+    # -- the webhook outbox (worker nodes: `worker.outbox`) -----------------------------
+
+    def schedule_webhook(self, job_id: str, delay_ms: int) -> None:
+        """The job's webhook is due `delay_ms` from now (Redis's clock), attempts reset."""
+        keys = [self.store_keys.webhooks, self.store_keys.webhook_attempts]
+        self._schedule_webhook(keys=keys, args=[job_id, delay_ms])
+
+    def claim_webhooks(
+        self, limit: int, lease_ms: int, now_ms: int | None = None
+    ) -> list[tuple[str, int, int]]:
+        """Up to `limit` due webhooks, each leased for `lease_ms`: (job ID, the claim's
+        score, the attempt it is). `now_ms` stands in for Redis's clock in tests."""
+        keys = [self.store_keys.webhooks, self.store_keys.webhook_attempts]
+        args = [lease_ms, limit, "" if now_ms is None else now_ms]
+        flat = cast(list[bytes | int], self._claim_webhooks(keys=keys, args=args))
+        return [
+            (text(cast(bytes, flat[i])), int(flat[i + 1]), int(flat[i + 2]))
+            for i in range(0, len(flat), 3)
+        ]
+
+    def settle_webhook(self, job_id: str, score: int, retry_ms: int | None) -> bool:
+        """Remove the claimed webhook (`retry_ms` None) or make it due in `retry_ms`; False
+        when the claim of `score` is no longer the job's entry."""
+        keys = [self.store_keys.webhooks, self.store_keys.webhook_attempts]
+        args: list[str | int] = [job_id, score, "" if retry_ms is None else retry_ms]
+        return bool(self._settle_webhook(keys=keys, args=args))
+
+    def webhooks_due(self) -> dict[str, float]:
+        """Every pending webhook and when it is due (ms, Redis's clock)."""
+        found = self.redis.zrange(self.store_keys.webhooks, 0, -1, withscores=True)
+        return {text(job_id): score for job_id, score in cast(list[tuple[bytes, float]], found)}
 
 
 def _any_failed(statuses: Iterable[int]) -> bool:

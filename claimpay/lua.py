@@ -275,3 +275,59 @@ for j = 1, math.min(count, #entries) do
 end
 return result
 """
+
+# The webhook outbox (`worker.outbox`): scores are Redis's clock (`TIME`, in ms), like
+# every time compared across hosts.
+NOW_MS = """
+local clock = redis.call('TIME')
+local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+"""
+
+# KEYS: outbox, attempts. ARGV: job_id, delay_ms. Due after delay_ms, attempts forgotten.
+SCHEDULE_WEBHOOK = (
+    NOW_MS
+    + """
+redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[2]), ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+"""
+)
+
+# KEYS: outbox, attempts. ARGV: lease_ms, limit, now_ms ('' = Redis's clock).
+# Takes up to `limit` due entries, each rescored to now + lease and its attempts counted.
+# Returns a flat list: job_id, claimed score, attempts (this one included), ...
+CLAIM_WEBHOOKS = (
+    NOW_MS
+    + """
+if ARGV[3] ~= '' then now_ms = tonumber(ARGV[3]) end
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms, 'LIMIT', 0, ARGV[2])
+local claimed = {}
+local score = now_ms + tonumber(ARGV[1])
+for _, job_id in ipairs(due) do
+  redis.call('ZADD', KEYS[1], 'XX', score, job_id)
+  local attempts = redis.call('HINCRBY', KEYS[2], job_id, 1)
+  table.insert(claimed, job_id)
+  table.insert(claimed, score)
+  table.insert(claimed, attempts)
+end
+return claimed
+"""
+)
+
+# KEYS: outbox, attempts. ARGV: job_id, claimed score, retry_ms ('' = done: remove).
+# Only the claim that is still current settles: a job scheduled again meanwhile (a retry
+# round finished) keeps its new, earlier entry. Returns 1 when settled, 0 when not.
+SETTLE_WEBHOOK = (
+    NOW_MS
+    + """
+local current = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not current or tonumber(current) ~= tonumber(ARGV[2]) then return 0 end
+if ARGV[3] == '' then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+else
+  redis.call('ZADD', KEYS[1], 'XX', now_ms + tonumber(ARGV[3]), ARGV[1])
+end
+return 1
+"""
+)
