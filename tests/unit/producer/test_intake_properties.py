@@ -127,6 +127,9 @@ def reference(body: bytes) -> list[Any] | set[type[Exception]]:
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         nonlocal repeated
         repeated = repeated or len({name for name, _ in items}) != len(items)
+        # a repeated name drops all but its last value from the dict: check each value's
+        # text here (an unpaired surrogate in a dropped one is still a fault of the body)
+        orjson.dumps(items)
         return dict(items)
 
     def constant(name: str) -> Any:
