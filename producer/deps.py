@@ -54,4 +54,26 @@ def get_caller(
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
-DatabaseHeader = Annotated[str | None, Header(alias=DATABASE_HEADER)]
+DatabaseHeader = Annotated[
+    str | None,
+    Header(
+        alias=DATABASE_HEADER,
+        description="Optional here: only a job (or jobs) of this database; another "
+        "database's job answers 404.",
+    ),
+]
+"""The database header where it only narrows (the job routes)."""
+REQUIRED_MARK = "x-claimpay-required"
+"""Marks a parameter the OpenAPI document declares required, though the route checks its
+presence itself (to answer with its own problem, after authentication)."""
+RequiredDatabaseHeader = Annotated[
+    str | None,
+    Header(
+        alias=DATABASE_HEADER,
+        description="Target database: a name the API key (and the token's user) may use.",
+        openapi_examples={"demo": {"summary": "the dev database", "value": "demo"}},
+        json_schema_extra={REQUIRED_MARK: True},
+    ),
+]
+"""The database header of the calls that need it (400 when missing: checked by
+`authorize_database`, after authentication)."""

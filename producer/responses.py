@@ -10,11 +10,18 @@ shared by all authenticated routes).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from claimpay.entities import EntitySpec
 from claimpay.jobs import JobState
+
+
+def _optional(schema: dict[str, Any]) -> None:
+    """A property that is sometimes absent, never null: no `default` in its schema."""
+    schema.pop("default", None)
 
 
 class Debug(BaseModel):
@@ -24,11 +31,11 @@ class Debug(BaseModel):
 class ProblemDetails(BaseModel):
     """RFC 7807 problem details."""
 
-    type: str
-    title: str
-    status: int
-    detail: str
-    instance: str
+    type: str = Field(description="A URI naming the kind of problem: `urn:claimpay:problem:*`.")
+    title: str = Field(description="A short summary of the kind of problem.")
+    status: int = Field(description="The HTTP status of the answer.")
+    detail: str = Field(description="What went wrong, for this request.")
+    instance: str = Field(description="The request's path.")
 
 
 class ProblemEnvelope(BaseModel):
@@ -39,12 +46,25 @@ class ProblemEnvelope(BaseModel):
     debug: Debug
 
 
+JOB_STATES = (
+    "`receiving`: the rows are still arriving (seen only through the `Location` of a 409 "
+    "`idempotency-key-in-use`); `queued`: stored, waiting for a worker; `running`: a worker "
+    "applies its chunks; `cancelling`: a cancel was asked, chunks already started finish; "
+    "`completed`: every row has its result; `cancelled`: rows no worker applied are 409 "
+    "`Not processed: job cancelled`."
+)
+AcceptedState = Literal["queued", "running", "cancelling", "completed", "cancelled"]
+
+
 class JobAccepted(BaseModel):
-    jobId: str
-    state: JobState
-    total: int
-    statusUrl: str
-    resultsUrl: str
+    jobId: str = Field(description="The job's ID (32 hex digits).")
+    state: AcceptedState = Field(
+        description="Usually `queued`; `completed` at once for an empty batch `[]`. "
+        + JOB_STATES.split("; ", 1)[1]
+    )
+    total: int = Field(description="Rows in the batch.")
+    statusUrl: str = Field(description="`/jobs/{jobId}`: poll it.")
+    resultsUrl: str = Field(description="`/jobs/{jobId}/results`: one result per row.")
 
 
 class JobAcceptedEnvelope(BaseModel):
@@ -54,17 +74,24 @@ class JobAcceptedEnvelope(BaseModel):
 
 
 class JobStatus(BaseModel):
-    jobId: str
-    state: JobState
-    database: str
-    total: int
-    processed: int
-    created: int
-    updated: int
-    failed: int
-    notProcessed: int = 0
-    submittedAt: str
-    finishedAt: str | None = None
+    jobId: str = Field(description="The job's ID (32 hex digits).")
+    state: JobState = Field(description=JOB_STATES)
+    database: str = Field(description="The database the rows go to (`vbasoftware-database`).")
+    total: int = Field(description="Rows in the batch.")
+    processed: int = Field(description="Rows with a result so far.")
+    created: int = Field(description="Rows created (201).")
+    updated: int = Field(description="Rows updated (200).")
+    failed: int = Field(description="Rows with another status (4xx, 5xx).")
+    notProcessed: int = Field(description="Rows a cancel left unapplied (409).")
+    submittedAt: datetime = Field(description="When the batch was accepted (UTC).")
+    finishedAt: datetime | None = Field(description="When the job ended (UTC); null before.")
+    dryRun: bool = Field(description="`dryRun=true`: rows were checked, nothing was written.")
+    retries: int = Field(description="How many retry rounds (`POST /jobs/{jobId}/retry`) ran.")
+    retriedRows: int = Field(
+        default=0,
+        description="Only in the answer of `POST /jobs/{jobId}/retry`: the rows queued again.",
+        json_schema_extra=_optional,
+    )
 
 
 class JobStatusEnvelope(BaseModel):
@@ -73,15 +100,41 @@ class JobStatusEnvelope(BaseModel):
     debug: Debug
 
 
+class JobListEnvelope(BaseModel):
+    """One page of jobs, newest first; totals in the `x-pagination` header."""
+
+    data: list[JobStatus]
+    error: None = None
+    debug: Debug
+
+
 class KeyValue(BaseModel):
-    key: str
-    value: Any = Field(description="The row's key, null when the row has no usable key.")
+    key: str = Field(description="The key field's JSON name, e.g. `claimPromptPay_Key`.")
+    value: int | str | None = Field(
+        description="The row's key as sent; null when the row has no usable key."
+    )
+
+
+class Attempt(BaseModel):
+    """An earlier result of a row that a retry round applied again."""
+
+    status: int
+    body: str
 
 
 class RowResult(BaseModel):
-    id: list[KeyValue]
-    status: int
-    body: str
+    id: list[KeyValue] = Field(description="The row's key, as `[{key, value}]`.")
+    status: int = Field(
+        description="201 Created, 200 Updated (`dryRun`: 201 Would create, 200 Would "
+        "update), 400 invalid row, 409 not processed (cancelled), 422 refused by the "
+        "database, 500 or 503."
+    )
+    body: str = Field(description="`Created`, `Updated`, or what is wrong with the row.")
+    attempts: list[Attempt] = Field(
+        default_factory=list,
+        description="Only on a retried row: its earlier results, oldest first.",
+        json_schema_extra=_optional,
+    )
 
 
 class ResultsEnvelope(BaseModel):
@@ -105,6 +158,39 @@ class AuthenticationData(BaseModel):
 class AuthenticationEnvelope(BaseModel):
     data: AuthenticationData
     error: None = None
+    debug: Debug
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadinessCheck(BaseModel):
+    ok: bool
+    detail: str = Field(description="What the check found, or why it failed.")
+    warning: str = Field(
+        default="",
+        description="Only in production, only when there is one: something to fix that "
+        "does not stop this instance serving (a Redis that persists nothing).",
+        json_schema_extra=_optional,
+    )
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not-ready"]
+    checks: dict[str, ReadinessCheck] = Field(
+        description="`redis`, and `database:<name>` for each configured database."
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Only when a check has a warning: `<check>: <warning>` for each.",
+        json_schema_extra=_optional,
+    )
+
+
+class ReadinessEnvelope(BaseModel):
+    data: Readiness
+    error: ProblemDetails | None = Field(description="When not ready: the failed checks.")
     debug: Debug
 
 
@@ -143,54 +229,62 @@ AUTHENTICATED_PROBLEMS = (400, 401, 429, 500, 503)
 """What any authenticated route can answer: bad parameters, auth, rate, failure, Redis."""
 
 
-def complete_openapi(schema: dict[str, Any]) -> dict[str, Any]:
-    """Make the document say what the app does for every route:
-
-    - an operation needs *both* its security schemes (FastAPI lists them as alternatives);
-    - request validation errors are 400 problems, never FastAPI's 422 error list;
-    - every 4xx/5xx is a problem envelope, and every route declares 500, every
-      authenticated one also 400, 401, 429 and 503, every one with a path parameter 404
-      (its resource may not exist, or belong to another tenant), every job route 410 (a
-      job the job store lost), every one taking the
-      database header 403 (job routes, which answer a foreign job with 404, never do).
-    """
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    components.setdefault("ProblemEnvelope", _problem_schema(components))
-    for operations in schema.get("paths", {}).values():
-        for operation in operations.values():
-            _complete_operation(operation)
-    for unused in ("HTTPValidationError", "ValidationError"):
-        components.pop(unused, None)
-    return schema
+def camel(name: str) -> str:
+    """`claim-prompt-pays` -> `ClaimPromptPays`, for operation IDs and schema names."""
+    return "".join(part.capitalize() for part in name.split("-"))
 
 
-def _complete_operation(operation: dict[str, Any]) -> None:
-    security = operation.get("security")
-    if security and len(security) > 1:
-        operation["security"] = [{name: [] for req in security for name in req}]
-    responses: dict[str, Any] = operation.setdefault("responses", {})
-    validation = responses.get("422", {}).get("content", {}).get("application/json", {})
-    if validation.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
-        del responses["422"]
-    wanted = AUTHENTICATED_PROBLEMS if security else (500,)
-    parameters = operation.get("parameters", [])
-    if any(p.get("in") == "path" for p in parameters):
-        wanted = (*wanted, 404)
-    if any(p.get("in") == "path" and p.get("name") == "job_id" for p in parameters):
-        wanted = (*wanted, 410)  # a job the job store lost (see `claimpay.jobids`)
-    if any(p.get("name") == "vbasoftware-database" for p in parameters):
-        wanted = (*wanted, 403)
-    for wanted_status in wanted:
-        description = PROBLEM_DESCRIPTIONS[wanted_status]
-        responses.setdefault(str(wanted_status), {"description": description})
-    for status, response in responses.items():
-        if status[:1] in ("4", "5") and "content" not in response:
-            response["content"] = {
-                "application/json": {"schema": {"$ref": "#/components/schemas/ProblemEnvelope"}}
+def header(description: str, *, required: bool = False) -> dict[str, Any]:
+    """An OpenAPI response header object (a string); `required`: sent with every such
+    answer."""
+    return {"description": description, "required": required, "schema": {"type": "string"}}
+
+
+LOCATION = header("The job's status URL, `/jobs/{jobId}`.", required=True)
+PREFERENCE_APPLIED = header("`wait=N`: the `Prefer: wait=N` of the request was honoured.")
+PAGINATION_DESCRIPTION = "Paging totals as JSON: `{TotalCount, TotalPages, CurrentPage, PageSize}`."
+PAGINATION = header(PAGINATION_DESCRIPTION, required=True)
+PAGINATION_WHEN_PAGED = header(PAGINATION_DESCRIPTION + " Only when `page` or `pageSize` is given.")
+RETRY_AFTER = header("Seconds to wait before trying again.", required=True)
+WWW_AUTHENTICATE = header("The scheme expected: `Bearer`, or `Basic`.", required=True)
+NO_STORE = {
+    "Cache-Control": header("`no-store`: the answer carries a token.", required=True),
+    "Pragma": header("`no-cache`.", required=True),
+}
+PROBLEM_HEADERS = {401: {"WWW-Authenticate": WWW_AUTHENTICATE}}
+"""Headers every such problem answer carries, on any route."""
+AUTHENTICATED_PROBLEM_HEADERS = {
+    429: {"Retry-After": RETRY_AFTER},
+    503: {"Retry-After": RETRY_AFTER},
+}
+"""Headers of the rate-limit and job-store problems of authenticated routes."""
+
+
+def readback_names(spec: EntitySpec) -> tuple[str, str, str]:
+    """Schema names of an entity's stored row, and of the envelopes of one and of a page."""
+    name = spec.row_model.__name__.removesuffix("In")
+    return name, f"{name}Envelope", f"{name}PageEnvelope"
+
+
+def readback_response(spec: EntitySpec, *, paged: bool) -> dict[str, Any]:
+    """The 200 answer of a read-back route (its schemas: `producer.openapi`)."""
+    _, one, page = readback_names(spec)
+    response: dict[str, Any] = {
+        "description": "One page of rows, sorted; totals in `x-pagination`."
+        if paged
+        else "The row.",
+        "content": {
+            "application/json": {
+                "schema": {"$ref": f"#/components/schemas/{page if paged else one}"}
             }
+        },
+    }
+    if paged:
+        response["headers"] = {"x-pagination": PAGINATION}
+    return response
 
 
-def _problem_schema(components: dict[str, Any]) -> dict[str, Any]:
+def problem_schema(components: dict[str, Any]) -> dict[str, Any]:
     """The problem envelope's JSON schema, its sub-schemas added to `components`."""
     generated = ProblemEnvelope.model_json_schema(ref_template="#/components/schemas/{model}")
     for name, definition in generated.pop("$defs", {}).items():

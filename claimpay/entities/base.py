@@ -69,7 +69,13 @@ Timestamp = Annotated[
 
 A valid value keeps the offset it was sent with: the upsert converts it (`as_naive_utc`, or
 in SQL on PostgreSQL). Converting here, in a Python call per date, was half the cost of
-validating a row that carries both audit dates."""
+validating a row that carries both audit dates. Optional (the service fills it) but not
+nullable: its schema has no `default: null`."""
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    """Drop `default: null` from the schema of a field that may be absent but never null."""
+    schema.pop("default", None)
 
 
 class AuditedRow(BaseModel):
@@ -82,9 +88,41 @@ class AuditedRow(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=False, frozen=True)
 
-    entry_date: Annotated[Timestamp, Field(alias="entry_Date")] = None
-    entry_user: Annotated[str | None, Field(alias="entry_User", max_length=200, strict=True)] = None
-    update_date: Annotated[Timestamp, Field(alias="update_Date")] = None
-    update_user: Annotated[str | None, Field(alias="update_User", max_length=20, strict=True)] = (
-        None
-    )
+    entry_date: Annotated[
+        Timestamp,
+        Field(
+            alias="entry_Date",
+            description="Date record was first added to the system (absent: now, UTC, on a "
+            "create; an update keeps the stored one). No offset means UTC.",
+            json_schema_extra=_no_default,
+        ),
+    ] = None
+    entry_user: Annotated[
+        str | None,
+        Field(
+            alias="entry_User",
+            max_length=200,
+            strict=True,
+            description="User that first added the record to the system (absent or null on a "
+            "create: the bearer token's user).",
+        ),
+    ] = None
+    update_date: Annotated[
+        Timestamp,
+        Field(
+            alias="update_Date",
+            description="Date the record was last updated in the system (absent: now, UTC). "
+            "No offset means UTC.",
+            json_schema_extra=_no_default,
+        ),
+    ] = None
+    update_user: Annotated[
+        str | None,
+        Field(
+            alias="update_User",
+            max_length=20,
+            strict=True,
+            description="User that last updated the record in the system (absent or null: "
+            "the bearer token's user).",
+        ),
+    ] = None

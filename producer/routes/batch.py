@@ -18,13 +18,22 @@ from claimpay.envelope import envelope
 from claimpay.jobs import JobMeta
 from claimpay.settings import MAX_CHUNK_SIZE
 from producer.auth import Caller, authorize_database
-from producer.deps import CallerDep, DatabaseHeader, Services, ServicesDep
+from producer.deps import CallerDep, RequiredDatabaseHeader, Services, ServicesDep
 from producer.errors import IdempotencyKeyInUse, IdempotencyKeyReused
 from producer.gatekeeper import GatekeeperDep, get_gatekeeper
 from producer.idempotency import SEALED, IdempotencyKeys, IdempotencyRecord
 from producer.limits import BodyTooLarge, IntakeLimits, check_batch_headers
 from producer.preferences import preference_applied, preferred_wait_s, until_terminal
-from producer.responses import JobAcceptedEnvelope, ResultsEnvelope, documented_problems
+from producer.responses import (
+    LOCATION,
+    PREFERENCE_APPLIED,
+    JobAcceptedEnvelope,
+    ResultsEnvelope,
+    camel,
+    documented_problem,
+    documented_problems,
+    header,
+)
 from producer.results import results_response
 from producer.submission import BatchOptions, store_batch
 
@@ -39,23 +48,44 @@ def batch_router(spec: EntitySpec) -> APIRouter:
     @router.put(
         spec.batch_path,
         status_code=202,
+        operation_id=f"submit{camel(spec.name)}Batch",
         summary=f"Create or update a batch of {spec.row_model.__name__.removesuffix('In')}",
+        description="Stores the batch and answers at once with the job (202); workers apply "
+        "the rows. Poll `GET /jobs/{jobId}` (or send `Prefer: wait=N` there), then read "
+        "`GET /jobs/{jobId}/results`: one result per row, in input order. With `Prefer: "
+        "wait=N` here, a job that ends within N seconds answers 207 with every result, as "
+        "the synchronous API does. An empty array `[]` is accepted: a job with no rows, "
+        "`completed` at once.",
         responses={
             202: {
                 "model": JobAcceptedEnvelope,
                 "description": "The batch is stored and will be applied; poll the job.",
+                "headers": {"Location": LOCATION, "Preference-Applied": PREFERENCE_APPLIED},
             },
             207: {
                 "model": ResultsEnvelope,
                 "description": "`Prefer: wait=N` was met: one result per row, in order.",
+                "headers": {
+                    "Location": LOCATION,
+                    "Preference-Applied": header("`wait=N`, the wait honoured.", required=True),
+                },
             },
             **documented_problems(400, 401, 403, 413, 415, 429),
-            409: {"description": "The same Idempotency-Key is in use by a running request."},
-            422: {"description": "The Idempotency-Key was used with another body."},
+            409: {
+                **documented_problem(
+                    409, "A request with the same Idempotency-Key is still being received."
+                ),
+                "headers": {"Location": LOCATION},
+            },
+            422: {
+                **documented_problem(422, "The Idempotency-Key was used with another body."),
+                "headers": {"Location": LOCATION},
+            },
         },
         openapi_extra={
             "requestBody": {
                 "required": True,
+                "description": "The rows, a JSON array (`application/json`, UTF-8).",
                 "content": {"application/json": {"schema": {"type": "array", "items": row_schema}}},
             }
         },
@@ -65,13 +95,53 @@ def batch_router(spec: EntitySpec) -> APIRouter:
         services: ServicesDep,
         caller: CallerDep,
         gatekeeper: GatekeeperDep,
-        vbasoftware_database: DatabaseHeader = None,
-        dry_run: Annotated[bool, Query(alias="dryRun")] = False,
-        callback_url: Annotated[str | None, Query(alias="callbackUrl", max_length=2048)] = None,
-        chunk_size: Annotated[int | None, Query(alias="chunkSize", ge=1, le=MAX_CHUNK_SIZE)] = None,
-        prefer: Annotated[str | None, Header()] = None,
+        vbasoftware_database: RequiredDatabaseHeader = None,
+        dry_run: Annotated[
+            bool,
+            Query(
+                alias="dryRun",
+                description="Check and rehearse every row in a transaction that is rolled "
+                "back: results say `201 Would create`, `200 Would update` or the row's 4xx; "
+                "nothing is written.",
+            ),
+        ] = False,
+        callback_url: Annotated[
+            str | None,
+            Query(
+                alias="callbackUrl",
+                max_length=2048,
+                description="An http(s) URL the job's status is POSTed to when it ends, "
+                "signed with `X-Claimpay-Signature` (needs `CLAIMPAY_WEBHOOK_SECRET`; "
+                "400 otherwise, or for a host not in `CLAIMPAY_WEBHOOK_ALLOWED_HOSTS`).",
+            ),
+        ] = None,
+        chunk_size: Annotated[
+            int | None,
+            Query(
+                alias="chunkSize",
+                ge=1,
+                le=MAX_CHUNK_SIZE,
+                description="Rows per chunk task (default `CLAIMPAY_CHUNK_SIZE`).",
+            ),
+        ] = None,
+        prefer: Annotated[
+            str | None,
+            Header(
+                description="`wait=N` (RFC 7240): answer 207 with every result if the job "
+                "ends within N seconds (at most `CLAIMPAY_MAX_WAIT_S`), else the usual 202; "
+                "`Preference-Applied` says the wait was honoured."
+            ),
+        ] = None,
         idempotency_key: Annotated[
-            str | None, Header(alias="Idempotency-Key", max_length=255)
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                max_length=255,
+                description="Send a batch again with the same key (and body) and get the "
+                "same job back instead of a second one (for `CLAIMPAY_IDEMPOTENCY_TTL_S`, "
+                "per API key and database); another body: 422; while the first request is "
+                "still being received: 409. Both name the job in `Location`.",
+            ),
         ] = None,
     ) -> Response:
         database = authorize_database(services.settings, caller, vbasoftware_database)

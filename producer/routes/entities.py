@@ -14,10 +14,11 @@ from claimpay.entities import EntitySpec
 from claimpay.envelope import envelope
 from claimpay.settings import Settings
 from producer.auth import authorize_database
-from producer.deps import CallerDep, DatabaseHeader, ServicesDep
+from producer.deps import CallerDep, RequiredDatabaseHeader, ServicesDep
 from producer.errors import RowNotFound
 from producer.problems import new_activity_id
 from producer.readback import ReadBack, get_row, list_rows
+from producer.responses import camel, readback_response
 
 
 def entity_router(spec: EntitySpec, readback: ReadBack, settings: Settings) -> APIRouter:
@@ -25,16 +26,29 @@ def entity_router(spec: EntitySpec, readback: ReadBack, settings: Settings) -> A
     router = APIRouter(tags=[spec.name])
     name = spec.row_model.__name__.removesuffix("In")
 
-    @router.get(f"/{spec.name}", summary=f"List {name}, paged and sorted")
+    @router.get(
+        f"/{spec.name}",
+        summary=f"List {name}, paged and sorted",
+        operation_id=f"list{camel(spec.name)}",
+        responses={200: readback_response(spec, paged=True)},
+    )
     async def list_entity(
         services: ServicesDep,
         caller: CallerDep,
-        vbasoftware_database: DatabaseHeader = None,
+        vbasoftware_database: RequiredDatabaseHeader = None,
         page: Annotated[int, Query(ge=1, le=2**31 - 1)] = 1,
         page_size: int = Query(  # not Annotated: a string annotation cannot see `settings`
             settings.rows_page_size, alias="pageSize", ge=1, le=settings.rows_max_page_size
         ),
-        sort_by: Annotated[str | None, Query(alias="sortBy", max_length=500)] = None,
+        sort_by: Annotated[
+            str | None,
+            Query(
+                alias="sortBy",
+                max_length=500,
+                description="Fields by JSON name, each with `:asc` (default) or `:desc`, "
+                "comma-separated: `tax_ID:desc,plan_ID`.",
+            ),
+        ] = None,
     ) -> Response:
         database = authorize_database(services.settings, caller, vbasoftware_database)
         total, rows = await anyio.to_thread.run_sync(
@@ -52,7 +66,7 @@ def entity_router(spec: EntitySpec, readback: ReadBack, settings: Settings) -> A
         key: int | str,
         services: ServicesDep,
         caller: CallerDep,
-        vbasoftware_database: DatabaseHeader = None,
+        vbasoftware_database: RequiredDatabaseHeader = None,
     ) -> Response:
         database = authorize_database(services.settings, caller, vbasoftware_database)
         row = None
@@ -64,7 +78,12 @@ def entity_router(spec: EntitySpec, readback: ReadBack, settings: Settings) -> A
 
     get_entity.__annotations__["key"] = spec.key_type
     router.add_api_route(
-        f"/{spec.name}/{{key}}", get_entity, methods=["GET"], summary=f"Get one {name}"
+        f"/{spec.name}/{{key}}",
+        get_entity,
+        methods=["GET"],
+        summary=f"Get one {name}",
+        operation_id=f"get{name}",
+        responses={200: readback_response(spec, paged=False)},
     )
     return router
 

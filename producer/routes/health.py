@@ -11,11 +11,12 @@ from fastapi.responses import Response
 from claimpay.envelope import envelope
 from producer.problems import PROBLEM_BASE, request_activity_id
 from producer.readiness import Readiness
+from producer.responses import Liveness, ReadinessEnvelope
 
 router = APIRouter(prefix="/health", tags=["health"])
 
 
-@router.get("/live", summary="The API process is up")
+@router.get("/live", summary="The API process is up", operation_id="live", response_model=Liveness)
 def live() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -24,9 +25,13 @@ def live() -> dict[str, str]:
     "/ready",
     summary="Redis and every configured database answer, with the expected schema "
     "(in production, `warnings` also names a Redis that persists nothing)",
+    operation_id="ready",
     responses={
-        200: {"description": "Ready: every check passed."},
-        503: {"description": "Not ready: the problem's detail names each failed check."},
+        200: {"model": ReadinessEnvelope, "description": "Ready: every check passed."},
+        503: {
+            "model": ReadinessEnvelope,
+            "description": "Not ready: `error.detail` names each failed check.",
+        },
     },
 )
 async def ready(request: Request) -> Response:

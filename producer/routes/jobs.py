@@ -27,6 +27,9 @@ from producer.errors import (
 from producer.preferences import preference_applied, preferred_wait_s, until_terminal
 from producer.reruns import prepare_rerun
 from producer.responses import (
+    LOCATION,
+    PAGINATION_WHEN_PAGED,
+    PREFERENCE_APPLIED,
     JobStatusEnvelope,
     ResultsEnvelope,
     documented_problem,
@@ -64,8 +67,15 @@ def jobs_router(settings: Settings) -> APIRouter:
     @router.get(
         "/{job_id}",
         summary="The state and counts of a job",
-        response_model=JobStatusEnvelope,
-        responses=documented_problems(404),
+        operation_id="getJob",
+        responses={
+            200: {
+                "model": JobStatusEnvelope,
+                "description": "The job's state and counts.",
+                "headers": {"Preference-Applied": PREFERENCE_APPLIED},
+            },
+            **documented_problems(404),
+        },
     )
     async def job_status(
         request: Request,
@@ -93,6 +103,7 @@ def jobs_router(settings: Settings) -> APIRouter:
     @router.delete(
         "/{job_id}",
         summary="Cancel a job: chunks not started are skipped, applied rows keep their result",
+        operation_id="cancelJob",
         responses={
             200: {
                 "model": JobStatusEnvelope,
@@ -103,7 +114,9 @@ def jobs_router(settings: Settings) -> APIRouter:
                 "description": "The job is cancelling; poll it until `cancelled`.",
             },
             404: documented_problem(404),
-            409: documented_problem(409, "The job has already completed."),
+            409: documented_problem(
+                409, "The job has already completed, or its rows are still being received."
+            ),
         },
     )
     def cancel_job(
@@ -125,6 +138,7 @@ def jobs_router(settings: Settings) -> APIRouter:
     @router.get(
         "/{job_id}/results",
         summary="The 207 multi-status envelope of a completed job, whole or paged",
+        operation_id="getJobResults",
         status_code=207,
         responses={
             202: {
@@ -133,11 +147,18 @@ def jobs_router(settings: Settings) -> APIRouter:
             },
             207: {
                 "model": ResultsEnvelope,
-                "description": "One result per input row, in input order.",
+                "description": "The job has ended: one result per input row, in input order "
+                "(`application/json`, the default).",
+                "headers": {"x-pagination": PAGINATION_WHEN_PAGED},
+            },
+            200: {
+                "description": "The same results as a file, when `Accept` prefers it: CSV "
+                "with a header line, or NDJSON, one result object per line.",
                 "content": {
                     "text/csv": {"schema": {"type": "string"}},
                     "application/x-ndjson": {"schema": {"type": "string"}},
                 },
+                "headers": {"x-pagination": PAGINATION_WHEN_PAGED},
             },
             404: documented_problem(404),
         },
@@ -172,10 +193,20 @@ def jobs_router(settings: Settings) -> APIRouter:
     @router.post(
         "/{job_id}/retry",
         summary="Run again only the rows whose last status was 5xx (or the chosen statuses)",
+        operation_id="retryJob",
         responses={
-            200: {"description": "No row had such a status: nothing was queued."},
-            202: {"description": "The rows are queued again under the same job ID."},
-            409: {"description": "The job is not finished, or a retry is being prepared."},
+            200: {
+                "model": JobStatusEnvelope,
+                "description": "No row had such a status: nothing was queued (`retriedRows` 0).",
+                "headers": {"Location": LOCATION},
+            },
+            202: {
+                "model": JobStatusEnvelope,
+                "description": "`retriedRows` rows are queued again under the same job ID; "
+                "poll the job.",
+                "headers": {"Location": LOCATION},
+            },
+            409: documented_problem(409, "The job is not finished, or a retry is being prepared."),
         },
     )
     def rerun_job(

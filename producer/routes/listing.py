@@ -17,6 +17,7 @@ from producer.auth import authorize_database
 from producer.deps import CallerDep, DatabaseHeader, ServicesDep
 from producer.joblist import list_jobs
 from producer.problems import request_activity_id
+from producer.responses import PAGINATION, JobListEnvelope, documented_problems
 
 ListedState = Literal["queued", "running", "cancelling", "completed", "cancelled"]
 
@@ -28,11 +29,15 @@ def listing_router(settings: Settings) -> APIRouter:
     @router.get(
         "",
         summary="The jobs of the databases this API key may use, newest first",
+        operation_id="listJobs",
         responses={
             200: {
+                "model": JobListEnvelope,
                 "description": "One page of job status objects; totals in the `x-pagination` "
-                "header `{TotalCount, TotalPages, CurrentPage, PageSize}`."
-            }
+                "header `{TotalCount, TotalPages, CurrentPage, PageSize}`.",
+                "headers": {"x-pagination": PAGINATION},
+            },
+            **documented_problems(403),
         },
     )
     async def job_list(

@@ -17,11 +17,11 @@ from fastapi.security import HTTPBasic
 from claimpay.envelope import envelope
 from claimpay.settings import Settings
 from producer.auth import Caller, authorize_database
-from producer.deps import API_KEY_SCHEME, DatabaseHeader, ServicesDep
+from producer.deps import API_KEY_SCHEME, RequiredDatabaseHeader, ServicesDep
 from producer.errors import InvalidCredentials, MissingCredentials
 from producer.gatekeeper import GatekeeperDep
 from producer.problems import new_activity_id
-from producer.responses import AuthenticationEnvelope, documented_problems
+from producer.responses import NO_STORE, AuthenticationEnvelope, documented_problems
 
 log = logging.getLogger("claimpay.producer")
 router = APIRouter(tags=["users"])
@@ -64,15 +64,22 @@ INVALID_CREDENTIALS = "The user name or password is not valid."
 @router.post(
     "/user-authentication",
     summary="Obtain a bearer token with a user's name and password",
-    response_model=AuthenticationEnvelope,
-    responses=documented_problems(400, 401, 403, 429, 500, 503),
+    operation_id="authenticateUser",
+    responses={
+        200: {
+            "model": AuthenticationEnvelope,
+            "description": "The token, as the seed API issues it.",
+            "headers": NO_STORE,
+        },
+        **documented_problems(400, 401, 403, 429, 500, 503),
+    },
 )
 async def user_authentication(
     services: ServicesDep,
     gatekeeper: GatekeeperDep,
     x_api_key: Annotated[str | None, Security(API_KEY_SCHEME)],
     authorization: Annotated[str | None, Security(BASIC_SCHEME)],
-    vbasoftware_database: DatabaseHeader = None,
+    vbasoftware_database: RequiredDatabaseHeader = None,
 ) -> Response:
     """Checked like every call (API key 401, rate 429), then the credentials (429 while
     the user name is locked after repeated failures; 503 when too many password checks

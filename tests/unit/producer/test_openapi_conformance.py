@@ -1,6 +1,7 @@
 """schemathesis against the app's own OpenAPI document: over a thousand generated requests
 across every operation, with valid credentials; never a 5xx, and every response (status,
-media type, headers, body) is one the document declares."""
+media type, headers, body) is one the document declares, and sends no header it does not
+declare."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.apidoc import undeclared_headers
 from tests.credentials import PASSWORD, USER, basic, user_config
 from tests.factories import make_rows
 from tests.unit.producer.conftest import Api
@@ -29,7 +31,18 @@ from tests.unit.producer.conftest import Api
 Headers = Callable[..., dict[str, str]]
 EXAMPLES_PER_OPERATION = 45
 MIN_REQUESTS = 1_000
+
+
+def only_declared_headers(ctx: Any, response: Any, case: Case[Any]) -> None:
+    """Every header the answer sends is declared for its status (besides HTTP's own)."""
+    definition = case.operation.responses.find_by_status_code(response.status_code)
+    declared = [name for name, _ in definition.headers.items()] if definition is not None else []
+    extra = undeclared_headers(declared, response.headers)
+    assert not extra, f"{case.operation.label} {response.status_code}: undeclared {extra}"
+
+
 CHECKS = [
+    only_declared_headers,
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
