@@ -3,9 +3,7 @@ migrate databases; mint dev tokens."""
 
 from __future__ import annotations
 
-import json
 import os
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -233,105 +231,12 @@ def dev(
     concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
     var_dir: Annotated[Path, typer.Option(help="Where dev state lives.")] = DEV_VAR_DIR,
 ) -> None:
-    """Run the whole local stack: embedded Redis, API, one worker, Flower. Ctrl-C stops all."""
-    from cli import devstack
-    from producer.tokens import TokenIssuer
-    from worker.migrate import upgrade
+    """Run the whole local stack: embedded Redis (kept in var/redis), API, one worker,
+    Flower (logs in var/logs). Ctrl-C stops all, Redis last."""
+    from cli.dev import DevOptions, run
 
-    secrets = devstack.dev_secrets(var_dir)
-    os.environ.setdefault("CLAIMPAY_API_KEYS", json.dumps({secrets["api_key"]: ["*"]}))
-    os.environ.setdefault("CLAIMPAY_JWT_SECRET", secrets["jwt_secret"])
-    os.environ.setdefault("CLAIMPAY_LOG_FORMAT", "text")
-    os.environ.setdefault("CLAIMPAY_WORKER_METRICS_PORT", str(devstack.free_port()))
-    group = devstack.ProcessGroup()
-    try:
-        with devstack.signals_raise_keyboard_interrupt():
-            if not os.environ.get("CLAIMPAY_REDIS_URL"):
-                port = devstack.free_port()
-                redis = group.start("redis", _redis_argv(port, var_dir), dict(os.environ))
-                devstack.wait_for_port(port, 15, redis)
-                os.environ["CLAIMPAY_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
-            get_settings.cache_clear()
-            settings = get_settings()
-            for name, url in sorted(settings.databases.items()):
-                upgrade(url)
-                typer.echo(f"database {name}: migrated")
-            env = dict(os.environ)
-            api_process = group.start(
-                "api", devstack.python_argv("api", "--port", str(api_port)), env
-            )
-            group.start(
-                "worker", devstack.python_argv("worker", f"--concurrency={concurrency}"), env
-            )
-            flower_process = group.start(
-                "flower", devstack.python_argv("flower", "--port", str(flower_port)), env
-            )
-            devstack.wait_for_port(api_port, 60, api_process)
-            devstack.wait_for_port(flower_port, 60, flower_process)
-            bearer = TokenIssuer.from_settings(settings).mint("dev", 24 * 3600)
-            api_key = next(iter(settings.api_keys), secrets["api_key"])
-            typer.echo(_banner(settings, api_port, flower_port, api_key, bearer))
-            while (exited := group.first_exited()) is None:
-                time.sleep(0.5)
-            typer.echo(f"{exited.name} exited with {exited.process.returncode}; stopping")
-            raise typer.Exit(1)
-    except KeyboardInterrupt:
-        typer.echo("stopping claimpay dev ...")
-    finally:
-        group.stop()
-        typer.echo("claimpay dev stopped")
-
-
-def _redis_argv(port: int, var_dir: Path) -> list[str]:
-    from cli.devstack import find_redis_server
-
-    var_dir.mkdir(parents=True, exist_ok=True)
-    return [
-        find_redis_server(),
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--save", "",
-        "--appendonly", "no",
-        "--dir", str(var_dir),
-        "--daemonize", "no",
-        "--loglevel", "warning",
-    ]  # fmt: skip
-
-
-def _banner(settings: Settings, api_port: int, flower_port: int, key: str, bearer: str) -> str:
-    database = next(iter(sorted(settings.databases)))
-    base = f"http://127.0.0.1:{api_port}"
-    auth = f"-H 'x-api-key: {key}' -H 'Authorization: Bearer {bearer}'"
-    port = settings.worker_metrics_port
-    worker_metrics = f"http://127.0.0.1:{port}/metrics" if port else "off"
-    rows = (
-        '[{"claimPromptPay_Key": 1, "group_ID": "GRP001", "plan_ID": "PPO", '
-        '"prompt_Pay_Duration": 30, "prompt_Pay_Duration_Type": "D", "tax_ID": "123456789"}]'
-    )
-    return f"""
-claimpay dev is running.
-  API      {base}   (OpenAPI docs: {base}/docs)
-  Flower   http://127.0.0.1:{flower_port}   (workers, queues, tasks)
-  Metrics  {base}/metrics   (worker: {worker_metrics})
-  Health   {base}/health/ready
-  Redis    {settings.redis_url}
-  Databases: {", ".join(sorted(settings.databases))}
-
-Submit a batch:
-  curl -sS -X PUT {base}/claim-prompt-pays-batch \\
-    -H 'vbasoftware-database: {database}' {auth} \\
-    -H 'Content-Type: application/json' \\
-    -d '{rows}'
-
-Poll it and read the results (JOB_ID from the answer above):
-  curl -sS {base}/jobs/JOB_ID {auth}
-  curl -sS {base}/jobs/JOB_ID/results {auth}
-
-List your jobs, newest first:
-  curl -sS -i '{base}/jobs?page=1&pageSize=20' {auth}
-
-Press Ctrl-C to stop everything.
-"""
+    code = run(DevOptions(api_port, flower_port, concurrency, var_dir))
+    raise typer.Exit(code)
 
 
 def main() -> None:

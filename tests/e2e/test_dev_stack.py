@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,7 +18,7 @@ import pytest
 
 from cli.devstack import free_port
 from tests.conftest import port_open
-from tests.factories import make_row
+from tests.factories import make_row, make_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -51,31 +53,45 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.fixture
-def dev_stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int, int]]:
-    api_port, flower_port = free_port(), free_port()
+def start_dev(
+    where: Path, api_port: int, flower_port: int, log_name: str = "dev.log"
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """`claimpay dev` in `where`, as a user runs it, its output in `where/log_name`, once
+    its banner is out."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMPAY_")}
-    log = tmp_path / "dev.log"
+    log = where / log_name
     with log.open("wb") as handle:
         process = subprocess.Popen(
             [sys.executable, "-m", "cli", "dev", "--api-port", str(api_port),
              "--flower-port", str(flower_port)],
-            cwd=tmp_path,
+            cwd=where,
             env=env,
             stdout=handle,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
+    deadline = time.monotonic() + 90
+    while "Press Ctrl-C to stop everything" not in log.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop(process)
+            raise AssertionError(f"claimpay dev did not start:\n{log.read_text()[-4000:]}")
+        time.sleep(0.2)
+    return process, log
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def dev_stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int, int]]:
+    api_port, flower_port = free_port(), free_port()
+    process, log = start_dev(tmp_path, api_port, flower_port)
     try:
-        deadline = time.monotonic() + 90
-        while "claimpay dev is running" not in log.read_text(errors="replace"):
-            assert process.poll() is None, log.read_text(errors="replace")[-4000:]
-            assert time.monotonic() < deadline, "claimpay dev did not start in 90 s"
-            time.sleep(0.2)
         yield process, log, api_port, flower_port
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def test_dev_stack_serves_a_batch_and_stops_cleanly(
@@ -107,7 +123,7 @@ def test_dev_stack_serves_a_batch_and_stops_cleanly(
     assert [item["status"] for item in results.json()["data"]] == [201, 201, 200, 400]
     assert httpx.get(f"http://127.0.0.1:{flower_port}/", timeout=10).status_code in (200, 302)
     assert (Path(log.parent) / "var" / "demo.db").exists()
-    assert_operations_are_where_the_banner_says(banner, base)
+    assert_operations_are_where_the_banner_says(banner, base, log.parent)
 
     started = descendants(process.pid)
     assert len(started) >= 4  # redis, api, worker (+ its pool), flower
@@ -119,7 +135,7 @@ def test_dev_stack_serves_a_batch_and_stops_cleanly(
     assert not port_open("127.0.0.1", flower_port)
 
 
-def assert_operations_are_where_the_banner_says(banner: str, base: str) -> None:
+def assert_operations_are_where_the_banner_says(banner: str, base: str, where: Path) -> None:
     """The banner names /docs, /metrics (API and worker), readiness and Flower; all answer,
     and the dev stack logs for people, not as JSON."""
     assert f"{base}/docs" in banner
@@ -134,4 +150,132 @@ def assert_operations_are_where_the_banner_says(banner: str, base: str) -> None:
     while "claimpay_worker_rows_total" not in httpx.get(worker_metrics[1], timeout=10).text:
         assert time.monotonic() < deadline, "the worker's metrics never showed its rows"
         time.sleep(0.2)
-    assert not re.search(r'^\{"ts":', banner, re.MULTILINE), "claimpay dev logs text"
+    api_log = where / "var" / "logs" / "api.log"
+    assert "Uvicorn running" in api_log.read_text()  # the API's output: in its log file
+    assert not re.search(r'^\{"ts":', api_log.read_text(), re.MULTILINE), "dev logs text"
+
+
+def dev_argv(api_port: int, flower_port: int) -> list[str]:
+    return [sys.executable, "-m", "cli", "dev", "--api-port", str(api_port),
+            "--flower-port", str(flower_port)]  # fmt: skip
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("CLAIMPAY_")}
+
+
+def test_a_busy_port_is_named_and_nothing_starts(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            dev_argv(free_port(), port),
+            cwd=tmp_path,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert f"port {port} (Flower, --flower-port) is in use" in done.stderr
+    assert done.stdout == ""  # no banner, no migration: nothing ran
+    assert not (tmp_path / "var").exists()
+
+
+def the_cli_environment(banner: str) -> dict[str, str]:
+    """The environment after pasting the banner's `export` line."""
+    line = next(line.strip() for line in banner.splitlines() if line.strip().startswith("export "))
+    values = dict(word.split("=", 1) for word in shlex.split(line)[1:])
+    assert set(values) == {"CLAIMPAY_URL", "CLAIMPAY_API_KEY", "CLAIMPAY_TOKEN"}
+    return {**clean_env(), **values}
+
+
+def wait_for(http: httpx.Client, job_id: str, timeout_s: float) -> dict[str, object]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status: dict[str, object] = http.get(f"/jobs/{job_id}").json()["data"]
+        if status["state"] == "completed":
+            return status
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+
+
+def api_client(env: dict[str, str]) -> httpx.Client:
+    headers = {
+        "x-api-key": env["CLAIMPAY_API_KEY"],
+        "Authorization": f"Bearer {env['CLAIMPAY_TOKEN']}",
+    }
+    return httpx.Client(base_url=env["CLAIMPAY_URL"], headers=headers, timeout=30)
+
+
+def logs_since_start(where: Path) -> dict[str, str]:
+    """Each process's log, since the last start of the stack."""
+    return {
+        path.name: path.read_text(errors="replace").rsplit("---- claimpay dev started", 1)[-1]
+        for path in (where / "var" / "logs").glob("*.log")
+    }
+
+
+def test_the_banner_connects_the_cli_and_a_restart_keeps_jobs(tmp_path: Path) -> None:
+    api_port, flower_port = free_port(), free_port()
+    process, log = start_dev(tmp_path, api_port, flower_port)
+    try:
+        banner = log.read_text()
+        env = the_cli_environment(banner)
+        # The banner's `claimpay submit` line, pasted as is: the sample file ships with us.
+        submit = next(line.strip() for line in banner.splitlines() if " submit " in line)
+        done = subprocess.run(
+            shlex.split(submit), cwd=tmp_path, env=env, capture_output=True, text=True,
+            timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        sample_job = re.findall(r"Job ([0-9a-f]{32}) accepted", done.stdout)[0]
+        with api_client(env) as http:
+            sample = wait_for(http, sample_job, 30)
+            assert (sample["created"], sample["failed"]) == (5, 4)
+            big = http.put(
+                "/claim-prompt-pays-batch",
+                params={"chunkSize": 500},
+                json=make_rows(20_000, first_key=10_000),
+                headers={"vbasoftware-database": "demo"},
+            )
+        assert big.status_code == 202, big.text
+        # A second stack on the same var/ is refused, naming the cause.
+        second = subprocess.run(
+            dev_argv(free_port(), free_port()), cwd=tmp_path, env=clean_env(),
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert second.returncode == 1
+        assert "another `claimpay dev` is running" in second.stderr
+        # Ctrl-C while the big job runs: a few lines, no traceback, workers before Redis.
+        before = len(log.read_text().splitlines())
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0
+        said = log.read_text().splitlines()[before:]
+        assert 1 <= len(said) <= 3, said
+        assert not any("Traceback" in line for line in said)
+        for name, text in logs_since_start(tmp_path).items():
+            assert "Traceback" not in text, f"{name}:\n{text[-3000:]}"
+    finally:
+        stop(process)
+
+    # Started again (same ports, same var/): the earlier jobs still answer.
+    process, log = start_dev(tmp_path, api_port, flower_port, "dev-again.log")
+    try:
+        banner = log.read_text()
+        assert "var/redis/ (append-only file" in banner
+        with api_client(the_cli_environment(banner)) as http:
+            assert wait_for(http, sample_job, 10)["created"] == 5
+            results = http.get(f"/jobs/{sample_job}/results")
+            assert results.status_code == 207
+            assert [item["status"] for item in results.json()["data"]] == [
+                201, 201, 201, 400, 400, 400, 201, 400, 201,
+            ]  # fmt: skip
+            finished = wait_for(http, big.json()["data"]["jobId"], 120)
+            assert (finished["processed"], finished["failed"]) == (20_000, 0)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0
+    finally:
+        stop(process)
