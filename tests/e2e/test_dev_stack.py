@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ import pytest
 
 from cli.devstack import free_port
 from tests.conftest import port_open
+from tests.e2e.devprocess import clean_env, dev_argv, start_dev, stop, the_cli_environment
 from tests.factories import make_row, make_rows
 
 pytestmark = pytest.mark.e2e
@@ -51,37 +50,6 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
-
-
-def start_dev(
-    where: Path, api_port: int, flower_port: int, log_name: str = "dev.log"
-) -> tuple[subprocess.Popen[bytes], Path]:
-    """`claimpay dev` in `where`, as a user runs it, its output in `where/log_name`, once
-    its banner is out."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMPAY_")}
-    log = where / log_name
-    with log.open("wb") as handle:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cli", "dev", "--api-port", str(api_port),
-             "--flower-port", str(flower_port)],
-            cwd=where,
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    deadline = time.monotonic() + 90
-    while "Press Ctrl-C to stop everything" not in log.read_text(errors="replace"):
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(process)
-            raise AssertionError(f"claimpay dev did not start:\n{log.read_text()[-4000:]}")
-        time.sleep(0.2)
-    return process, log
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.kill()
-        process.wait()
 
 
 @pytest.fixture
@@ -155,15 +123,6 @@ def assert_operations_are_where_the_banner_says(banner: str, base: str, where: P
     assert not re.search(r'^\{"ts":', api_log.read_text(), re.MULTILINE), "dev logs text"
 
 
-def dev_argv(api_port: int, flower_port: int) -> list[str]:
-    return [sys.executable, "-m", "cli", "dev", "--api-port", str(api_port),
-            "--flower-port", str(flower_port)]  # fmt: skip
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("CLAIMPAY_")}
-
-
 def test_a_busy_port_is_named_and_nothing_starts(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -182,14 +141,6 @@ def test_a_busy_port_is_named_and_nothing_starts(tmp_path: Path) -> None:
     assert f"port {port} (Flower, --flower-port) is in use" in done.stderr
     assert done.stdout == ""  # no banner, no migration: nothing ran
     assert not (tmp_path / "var").exists()
-
-
-def the_cli_environment(banner: str) -> dict[str, str]:
-    """The environment after pasting the banner's `export` line."""
-    line = next(line.strip() for line in banner.splitlines() if line.strip().startswith("export "))
-    values = dict(word.split("=", 1) for word in shlex.split(line)[1:])
-    assert set(values) == {"CLAIMPAY_URL", "CLAIMPAY_API_KEY", "CLAIMPAY_TOKEN"}
-    return {**clean_env(), **values}
 
 
 def wait_for(http: httpx.Client, job_id: str, timeout_s: float) -> dict[str, object]:
