@@ -164,6 +164,7 @@ def _complete_operation(operation: dict[str, Any]) -> None:
     for parameter in parameters:
         if parameter.get("schema", {}).pop(REQUIRED_MARK, False):
             parameter["required"] = True
+            _not_null(parameter["schema"])
     responses: dict[str, Any] = operation.setdefault("responses", {})
     validation = responses.get("422", {}).get("content", {}).get("application/json", {})
     if validation.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
@@ -188,3 +189,12 @@ def _complete_operation(operation: dict[str, Any]) -> None:
             }
         for name, declared in headers.get(int(status), {}).items():
             response.setdefault("headers", {}).setdefault(name, declared)
+
+
+def _not_null(schema: dict[str, Any]) -> None:
+    """A required parameter's schema without its `null` alternative (`str | None` in the
+    route, which checks the presence itself)."""
+    options = [option for option in schema.get("anyOf", []) if option != {"type": "null"}]
+    if len(options) == 1:
+        del schema["anyOf"]
+        schema.update(options[0])

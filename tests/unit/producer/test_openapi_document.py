@@ -81,6 +81,8 @@ def test_the_database_header_is_required_where_the_api_needs_it(
             if parameter["name"] == "vbasoftware-database":
                 declared[operation_id] = parameter.get("required", False)
                 assert parameter.get("description"), operation_id
+                if declared[operation_id]:
+                    assert parameter["schema"]["type"] == "string"  # never null
     assert {name for name, required in declared.items() if required} == NEEDS_DATABASE
     assert len(declared) == 12  # and the 5 job routes take it as optional
     # What the document says is what the API does: without the header, 400 ...
