@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-run: $(STAMP) ## API on :8000, a worker, Flower on :5555, embedded Redis and SQLite
+run: $(STAMP) ## API on :8000, a worker, Flower on :5555, embedded Redis and SQLite (kept in var/)
 	$(BIN)/claimpay dev
 
 test: lint typecheck pytest ## ruff, lint-imports, mypy --strict, pytest
