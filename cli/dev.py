@@ -93,7 +93,7 @@ def _serve(options: DevOptions, group: devstack.ProcessGroup, secrets: dict[str,
     flower = group.start("flower", flower_argv, env)
     devstack.wait_for_port(options.api_port, 60, api)
     devstack.wait_for_port(options.flower_port, 60, flower)
-    devstack.wait_for_line(group.log_of("worker"), " ready.", WORKER_READY_S, worker)
+    devstack.wait_for_line(worker, " ready.", WORKER_READY_S)
     stack = DevStack(
         settings=settings,
         api_port=options.api_port,

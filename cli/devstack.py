@@ -86,37 +86,6 @@ def check_ports(ports: dict[str, int]) -> None:
             )
 
 
-def wait_for_port(port: int, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise DevStackError(f"{_name(process)} exited with {process.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise DevStackError(f"nothing listens on port {port} after {timeout_s:g}s")
-
-
-def wait_for_line(
-    path: Path, text: str, timeout_s: float, process: subprocess.Popen[bytes]
-) -> bool:
-    """Wait until `text` shows in the log `path` (True), or `timeout_s` passes (False)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise DevStackError(f"{_name(process)} exited with {process.returncode}")
-        with contextlib.suppress(OSError):
-            if text in path.read_text(errors="replace"):
-                return True
-        time.sleep(0.1)
-    return False
-
-
-def _name(process: subprocess.Popen[bytes]) -> str:
-    args = process.args
-    return " ".join(map(str, args)) if isinstance(args, list) else str(args)
-
-
 @dataclass
 class Child:
     name: str
@@ -136,7 +105,7 @@ class ProcessGroup:
 
     def start(
         self, name: str, argv: list[str], env: dict[str, str], *, last: bool = False
-    ) -> subprocess.Popen[bytes]:
+    ) -> Child:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.logs_dir / f"{name}.log"
         with log_path.open("ab") as log:
@@ -144,11 +113,9 @@ class ProcessGroup:
             process = subprocess.Popen(
                 argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        self.children.append(Child(name, process, log_path, last))
-        return process
-
-    def log_of(self, name: str) -> Path:
-        return self.logs_dir / f"{name}.log"
+        child = Child(name, process, log_path, last)
+        self.children.append(child)
+        return child
 
     def first_exited(self) -> Child | None:
         return next((c for c in self.children if c.process.poll() is not None), None)
@@ -158,6 +125,39 @@ class ProcessGroup:
         what is left of their groups; then the same for those marked `last`."""
         for last in (False, True):
             _stop_all([c for c in reversed(self.children) if c.last is last])
+
+
+def wait_for_port(port: int, timeout_s: float, process: subprocess.Popen[bytes] | Child) -> None:
+    """Wait until `process` listens on `port`; `DevStackError` if it dies or takes too long."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        _check_alive(process)
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise DevStackError(f"nothing listens on port {port} after {timeout_s:g}s")
+
+
+def wait_for_line(child: Child, text: str, timeout_s: float) -> bool:
+    """Wait until `text` shows in the log of `child` (True), or `timeout_s` passes (False)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        _check_alive(child)
+        with contextlib.suppress(OSError):
+            if text in child.log_path.read_text(errors="replace"):
+                return True
+        time.sleep(0.1)
+    return False
+
+
+def _check_alive(process: subprocess.Popen[bytes] | Child) -> None:
+    """`DevStackError` saying which process died at start, and where its log is."""
+    if isinstance(process, Child):
+        if process.process.poll() is not None:
+            code = process.process.returncode
+            raise DevStackError(f"{process.name} exited with {code}; see {process.log_path}")
+    elif process.poll() is not None:
+        raise DevStackError(f"{process.args!r} exited with {process.returncode}")
 
 
 def _stop_all(children: list[Child]) -> None:

@@ -66,10 +66,11 @@ def test_stop_ends_the_others_before_the_one_marked_last(tmp_path: Path) -> None
     group = devstack.ProcessGroup(tmp_path / "logs")
     report = tmp_path / "seen"
     worker = group.start("worker", [sys.executable, "-c", CHILD], {})
-    group.start("redis", [sys.executable, "-c", LAST, str(worker.pid), str(report)], {}, last=True)
+    pid = str(worker.process.pid)
+    group.start("redis", [sys.executable, "-c", LAST, pid, str(report)], {}, last=True)
     group.start("api", [sys.executable, "-c", CHILD], {})
     for child in group.children:  # their SIGTERM handlers are in place
-        assert devstack.wait_for_line(child.log_path, "ready", 30, child.process)
+        assert devstack.wait_for_line(child, "ready", 30)
     group.stop()
     assert report.read_text() == "the other child had stopped"
     assert all(child.process.returncode == 0 for child in group.children)  # none killed
