@@ -20,6 +20,8 @@ from tests.e2e.devprocess import clean_env, dev_argv, start_dev, stop, the_cli_e
 from tests.factories import make_row, make_rows
 
 pytestmark = pytest.mark.e2e
+BIG_ROWS = 100_000
+"""Rows of the job running when Ctrl-C comes: 200 chunks, several seconds of work."""
 
 
 def descendants(pid: int) -> set[int]:
@@ -183,16 +185,6 @@ def test_the_banner_connects_the_cli_and_a_restart_keeps_jobs(tmp_path: Path) ->
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
         sample_job = re.findall(r"Job ([0-9a-f]{32}) accepted", done.stdout)[0]
-        with api_client(env) as http:
-            sample = wait_for(http, sample_job, 30)
-            assert (sample["created"], sample["failed"]) == (5, 4)
-            big = http.put(
-                "/claim-prompt-pays-batch",
-                params={"chunkSize": 500},
-                json=make_rows(20_000, first_key=10_000),
-                headers={"vbasoftware-database": "demo"},
-            )
-        assert big.status_code == 202, big.text
         # A second stack on the same var/ is refused, naming the cause.
         second = subprocess.run(
             dev_argv(free_port(), free_port()), cwd=tmp_path, env=clean_env(),
@@ -200,7 +192,23 @@ def test_the_banner_connects_the_cli_and_a_restart_keeps_jobs(tmp_path: Path) ->
         )  # fmt: skip
         assert second.returncode == 1
         assert "another `claimpay dev` is running" in second.stderr
+        with api_client(env) as http:
+            sample = wait_for(http, sample_job, 30)
+            assert (sample["created"], sample["failed"]) == (5, 4)
+            big = http.put(
+                "/claim-prompt-pays-batch",
+                params={"chunkSize": 500},
+                json=make_rows(BIG_ROWS, first_key=10_000),
+                headers={"vbasoftware-database": "demo"},
+            )
+            assert big.status_code == 202, big.text
+            big_job = big.json()["data"]["jobId"]
+            deadline = time.monotonic() + 60
+            while (state := http.get(f"/jobs/{big_job}").json()["data"])["processed"] == 0:
+                assert time.monotonic() < deadline, "the worker never started the job"
+                time.sleep(0.05)
         # Ctrl-C while the big job runs: a few lines, no traceback, workers before Redis.
+        assert state["state"] == "running", state
         before = len(log.read_text().splitlines())
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0
@@ -224,8 +232,8 @@ def test_the_banner_connects_the_cli_and_a_restart_keeps_jobs(tmp_path: Path) ->
             assert [item["status"] for item in results.json()["data"]] == [
                 201, 201, 201, 400, 400, 400, 201, 400, 201,
             ]  # fmt: skip
-            finished = wait_for(http, big.json()["data"]["jobId"], 120)
-            assert (finished["processed"], finished["failed"]) == (20_000, 0)
+            finished = wait_for(http, big_job, 180)  # the interrupted job ends after all
+            assert (finished["processed"], finished["failed"]) == (BIG_ROWS, 0)
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0
     finally:
