@@ -101,7 +101,9 @@ class JobMeta:
             "failed": self.failed,
             "notProcessed": self.not_processed,
             "submittedAt": self.submitted_at,
+            "startedAt": self.started_at,
             "finishedAt": self.finished_at,
             "dryRun": self.dry_run,
             "retries": self.round,
+            "chunks": self.chunks,
         }

@@ -376,6 +376,15 @@ class JobStore(ProducerQueries):
 
     # -- reading ----------------------------------------------------------------------
 
+    def statuses(self, metas: Sequence[JobMeta]) -> list[dict[str, Any]]:
+        """The job status objects the API and webhooks send: each job's `public()` with
+        `chunksDone`, how many of its chunks are recorded (in a rerun round: not rerun)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for meta in metas:
+            pipe.scard(self.keys(meta.job_id).done)
+        done = pipe.execute() if metas else []
+        return [{**m.public(), "chunksDone": int(n)} for m, n in zip(metas, done, strict=True)]
+
     def history(self, job_id: str) -> dict[int, list[Any]]:
         """Earlier results of retried rows, by input index (empty for most jobs)."""
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys(job_id).history))

@@ -17,6 +17,31 @@ cli = typer.Typer(
     name="claimpay", help="Asynchronous batch upserts with a per-row result.", no_args_is_help=True
 )
 db_cli = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"claimpay {version('claimpay')}")
+        except PackageNotFoundError:
+            typer.echo("claimpay (version unknown: not installed as a package)")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version, exit."
+        ),
+    ] = False,
+) -> None:
+    """Asynchronous batch upserts with a per-row result."""
+
+
 cli.add_typer(db_cli, name="db")
 register_client_commands(cli)
 

@@ -84,7 +84,12 @@ class JobStatus(BaseModel):
     failed: int = Field(description="Rows with another status (4xx, 5xx).")
     notProcessed: int = Field(description="Rows a cancel left unapplied (409).")
     submittedAt: datetime = Field(description="When the batch was accepted (UTC).")
+    startedAt: datetime | None = Field(
+        None, description="When a worker first claimed a chunk (UTC); null before."
+    )
     finishedAt: datetime | None = Field(description="When the job ended (UTC); null before.")
+    chunks: int = Field(0, description="Chunk tasks of the job.")
+    chunksDone: int | None = Field(None, description="Chunks recorded so far.")
     dryRun: bool = Field(description="`dryRun=true`: rows were checked, nothing was written.")
     retries: int = Field(description="How many retry rounds (`POST /jobs/{jobId}/retry`) ran.")
     retriedRows: int = Field(

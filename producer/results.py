@@ -1,5 +1,9 @@
 """Reading a job's results: filtered by status, paged, as the 207 envelope, CSV or NDJSON,
-streamed a chunk at a time whatever the job's size."""
+streamed a chunk at a time whatever the job's size.
+
+CSV and NDJSON carry each row's 1-based position in the submitted array (`row`); the
+envelope stays the seed API's. `include=input` adds the row as it was sent (`input`).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from claimpay.envelope import Outcome, expand, is_success, stream_envelope
 from claimpay.jobs import JobMeta
 from claimpay.jobstore import JobStore
 from producer.errors import InvalidStatusFilter
+from producer.inputs import with_inputs
 
 CSV = "text/csv"
 NDJSON = "application/x-ndjson"
@@ -93,8 +98,10 @@ def results_response(
     media: str = JSON,
     keep: StatusFilter | None = None,
     page: tuple[int, int] | None = None,
+    include_input: bool = False,
 ) -> StreamingResponse:
-    """The job's results; `page` is `(number, size)` and adds the `x-pagination` header."""
+    """The job's results; `page` is `(number, size)` and adds the `x-pagination` header;
+    `include_input` adds each row as it was sent (see `producer.inputs`)."""
     headers: dict[str, str] = {}
     start, stop = 0, None
     if page is not None:
@@ -109,11 +116,14 @@ def results_response(
                 "PageSize": size,
             }
         ).decode()
-    items = _items(store, meta, keep, start, stop)
+    indexed = _items(store, meta, keep, start, stop)
+    if include_input:
+        indexed = with_inputs(store, meta, indexed, keep)
     if media == CSV:
-        return StreamingResponse(_csv(items), 200, headers, media_type=CSV)
+        return StreamingResponse(_csv(indexed, include_input), 200, headers, media_type=CSV)
     if media == NDJSON:
-        return StreamingResponse(_ndjson(items), 200, headers, media_type=NDJSON)
+        return StreamingResponse(_ndjson(indexed), 200, headers, media_type=NDJSON)
+    items = (item for _, item in indexed)
     return StreamingResponse(stream_envelope(items, meta.job_id), 207, headers, media_type=JSON)
 
 
@@ -123,7 +133,8 @@ def _items(
     keep: StatusFilter | None,
     start: int = 0,
     stop: int | None = None,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """`(input index, result item)` of the chosen rows, in input order."""
     spec = get_entity(meta.entity)
     history = store.history(meta.job_id) if meta.round else {}
     if keep is None:
@@ -132,15 +143,20 @@ def _items(
         wanted = (item for item in store.iter_outcomes(meta) if keep(item.status))
         outcomes = itertools.islice(wanted, start, stop)
     for item in outcomes:
-        yield expand(spec, item, history.get(item.position))
+        yield item.position, expand(spec, item, history.get(item.position))
 
 
-def _csv(items: Iterator[dict[str, Any]], batch: int = 2000) -> Iterator[bytes]:
+def _csv(
+    items: Iterator[tuple[int, dict[str, Any]]], include_input: bool = False, batch: int = 2000
+) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["id", "status", "body"])
-    for n, item in enumerate(items, 1):
-        writer.writerow([item["id"][0]["value"], item["status"], item["body"]])
+    writer.writerow(["row", "id", "status", "body", *(["input"] if include_input else [])])
+    for n, (index, item) in enumerate(items, 1):
+        cells = [index + 1, item["id"][0]["value"], item["status"], item["body"]]
+        if include_input:
+            cells.append(_input_cell(item["input"]))
+        writer.writerow(cells)
         if n % batch == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)
@@ -148,10 +164,15 @@ def _csv(items: Iterator[dict[str, Any]], batch: int = 2000) -> Iterator[bytes]:
     yield buffer.getvalue().encode()
 
 
-def _ndjson(items: Iterator[dict[str, Any]], batch: int = 2000) -> Iterator[bytes]:
+def _input_cell(row: Any) -> str:
+    """The row as sent, as JSON text; empty when it is no longer kept."""
+    return "" if row is None else orjson.dumps(row).decode()
+
+
+def _ndjson(items: Iterator[tuple[int, dict[str, Any]]], batch: int = 2000) -> Iterator[bytes]:
     block: list[bytes] = []
-    for item in items:
-        block.append(orjson.dumps(item))
+    for index, item in items:
+        block.append(orjson.dumps({"row": index + 1, **item}))
         if len(block) >= batch:
             yield b"\n".join(block) + b"\n"
             block = []

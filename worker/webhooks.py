@@ -42,7 +42,7 @@ def deliver(store: JobStore, settings: Settings, job_id: str) -> bool:
     if not settings.callback_host_allowed(host):  # the allowed hosts changed since
         log.warning("job %s: webhook skipped, its host is not allowed", job_id)
         return False
-    body = orjson.dumps(envelope(meta.public(), job_id))
+    body = orjson.dumps(envelope(store.statuses([meta])[0], job_id))
     timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",

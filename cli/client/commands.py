@@ -1,79 +1,49 @@
-"""`claimpay submit | status | results | cancel | retry`: the API for people.
+"""`claimpay submit | status | results | jobs | cancel | retry`: the API for people.
 
 Exit codes: 0 success; 1 the API refused or could not be reached, or the job was
-cancelled; 2 bad usage or a malformed input file (nothing was sent); 3 the job completed
-but some rows failed.
+cancelled; 2 bad usage or a malformed input file (nothing was sent); 3 (`--strict`) the
+job completed but some rows failed; 4 (`retry --strict`) there was nothing to retry.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import sys
-from collections.abc import Iterable, Iterator
-from enum import StrEnum
+import time
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import Annotated, Any
 
 import orjson
 import typer
 from rich.console import Console
+from rich.live import Live
 
 from claimpay.entities import ENTITIES
-from cli.client import display, progress
+from cli.client import display, progress, state
 from cli.client.errors import ClientError, InputError, UsageError
-from cli.client.http import DEFAULT_URL, ApiClient, Credentials
-from cli.client.readers import BatchFile, InputFormat, detect_format
-from cli.client.results import (
-    EnvelopeReader,
-    ResultItem,
-    ResultsSummary,
-    only_failed,
-    summarize,
-    write_csv,
-    write_envelope,
+from cli.client.export import results
+from cli.client.http import DEFAULT_URL, ApiClient
+from cli.client.options import (
+    EXIT_INTERRUPTED,
+    EXIT_NOTHING_RETRIED,
+    EXIT_ROWS_FAILED,
+    PANEL,
+    ApiKey,
+    JobDatabase,
+    JobId,
+    Token,
+    Url,
+    credentials,
+    reported,
 )
+from cli.client.readers import BatchFile, InputFormat, detect_format
+from cli.client.results import ResultsSummary, ndjson_results, summarize
 
-PANEL = "Client (talks to a running API)"
-EXIT_ROWS_FAILED = 3
-EXIT_INTERRUPTED = 130
-
-Url = Annotated[
-    str,
-    typer.Option("--url", envvar="CLAIMPAY_URL", help="Base URL of the API.", show_envvar=True),
-]
-ApiKey = Annotated[
-    str | None,
-    typer.Option(
-        "--api-key", envvar="CLAIMPAY_API_KEY", help="API key (x-api-key).", show_default=False
-    ),
-]
-Token = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        envvar="CLAIMPAY_TOKEN",
-        help="Bearer token (JWT); `claimpay token --user U` mints one.",
-        show_default=False,
-    ),
-]
-JobId = Annotated[str, typer.Argument(help="The job ID (jobId of the submit answer).")]
-JobDatabase = Annotated[
-    str | None,
-    typer.Option("--database", "-d", help="The job's database (sent as vbasoftware-database)."),
-]
-
-
-class ResultsFormat(StrEnum):
-    """File forms of the results."""
-
-    JSON = "json"
-    CSV = "csv"
+JOB_STATES = ("queued", "running", "cancelling", "completed", "cancelled")
 
 
 def register_client_commands(app: typer.Typer) -> None:
     """Add the client commands to the `claimpay` command line."""
-    for command in (submit, status, results, cancel, retry):
+    for command in (submit, status, results, jobs, cancel, retry):
         app.command(rich_help_panel=PANEL)(command)
 
 
@@ -89,6 +59,14 @@ def submit(
     ],
     wait: Annotated[
         bool, typer.Option(help="Follow the job with a progress bar, then summarize it.")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check and rehearse every row in a rolled-back transaction: the results "
+            "say what would happen (201 Would create ...); nothing is written.",
+        ),
     ] = False,
     chunk_size: Annotated[
         int | None,
@@ -111,30 +89,40 @@ def submit(
     """Submit a batch file, streamed; with --wait, follow the job and summarize its results.
 
     CSV: the header names the fields (their JSON names); an empty cell omits its field.
-    A malformed CSV or NDJSON line stops everything before anything is sent.
+    Malformed CSV or NDJSON lines stop everything before anything is sent (each is listed).
+    The columns `row`, `line` and `error` of a fix-and-resend file (`claimpay results
+    --as-input`) are ignored.
     """
     out, err = display.consoles()
-    with _reported(err):
-        credentials = _credentials(url, api_key, token)
+    chosen = str(chunk_size) if chunk_size is not None else None
+    with reported(err, database=database, chunk_size=chosen):
+        client_credentials = credentials(url, api_key, token)
         if entity not in ENTITIES:
-            raise UsageError(f"unknown entity {entity!r}; one of: {', '.join(sorted(ENTITIES))}")
+            raise UsageError(f"--entity {entity}: unknown; one of: {', '.join(sorted(ENTITIES))}")
         batch = BatchFile(file, ENTITIES[entity], input_format or detect_format(file))
         size = file.stat().st_size
         try:
             with progress.file_progress(err, f"Checking {file.name}", size) as moved:
                 batch.check(moved)
         except InputError as exc:
-            raise InputError(f"{file.name}, {exc}") from None
-        with ApiClient(credentials) as client:
+            message = str(exc)
+            if not message.startswith(file.name):
+                message = f"{file.name}{',' if exc.line is not None else ':'} {message}"
+            raise InputError(message) from None
+        remembered = state.SubmittedFile.of(file, batch.format.value, entity)
+        with ApiClient(client_credentials) as client:
             with progress.file_progress(err, f"Uploading {file.name}", size) as moved:
-                accepted = client.submit(entity, database, batch.body(moved), chunk_size)
+                accepted = client.submit(entity, database, batch.body(moved), chunk_size, dry_run)
             job_id = str(accepted["jobId"])
+            state.remember(job_id, remembered)
+            rehearsal = " (dry run: nothing is written)" if dry_run else ""
             out.print(
                 f"Job {job_id} accepted: {accepted.get('total')} rows for {database} "
-                f"({accepted.get('state')})"
+                f"({accepted.get('state')}){rehearsal}",
+                highlight=False,
             )
             if not wait:
-                out.print(f"Follow it with: claimpay status {job_id}")
+                out.print(f"Follow it with: claimpay status {job_id} --watch", highlight=False)
                 return
             final = _follow(client, job_id, database, err)
             _report_outcome(client, final, database, out, strict)
@@ -144,62 +132,66 @@ def status(
     job_id: JobId,
     database: JobDatabase = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", "-w", help="Refresh until the job ends (elapsed time, rows/s, chunks)."
+        ),
+    ] = False,
+    interval_s: Annotated[
+        float, typer.Option("--interval", min=0.2, help="Seconds between refreshes (--watch).")
+    ] = 2.0,
     url: Url = DEFAULT_URL,
     api_key: ApiKey = None,
     token: Token = None,
 ) -> None:
-    """Show a job's state and counts."""
+    """Show a job's state and counts: rows applied and not processed, chunks done, elapsed
+    time and rate."""
     out, err = display.consoles()
-    with _reported(err), ApiClient(_credentials(url, api_key, token)) as client:
+    with (
+        reported(err, database=database, job=job_id),
+        ApiClient(credentials(url, api_key, token)) as client,
+    ):
         data = client.job(job_id, database)
-        if as_json:
+        if watch and as_json:
+            raise UsageError("--watch shows a live table; leave out --json")
+        if watch:
+            _watch(client, job_id, database, data, out, interval_s)
+        elif as_json:
             sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
         else:
             out.print(display.status_table(data))
 
 
-def results(
-    job_id: JobId,
-    failed: Annotated[
-        bool, typer.Option("--failed", help="Only rows whose status is not 2xx.")
-    ] = False,
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", dir_okay=False, help="Write to this file (.csv or .json)."),
-    ] = None,
-    output_format: Annotated[
-        ResultsFormat | None,
-        typer.Option(
-            "--format",
-            help="csv (id,status,body) or json (the 207 envelope) "
-            "(default: by the output's suffix, else json).",
-        ),
-    ] = None,
+def jobs(
     database: JobDatabase = None,
+    job_state: Annotated[
+        str | None,
+        typer.Option("--state", help=f"Only jobs in this state: {', '.join(JOB_STATES)}."),
+    ] = None,
+    page: Annotated[int, typer.Option(min=1, help="Page number (newest jobs first).")] = 1,
+    page_size: Annotated[
+        int, typer.Option("--page-size", min=1, max=1000, help="Jobs per page.")
+    ] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the jobs as JSON.")] = False,
     url: Url = DEFAULT_URL,
     api_key: ApiKey = None,
     token: Token = None,
 ) -> None:
-    """Fetch a finished job's results (streamed) to stdout or a file."""
-    _, err = display.consoles()
-    form = output_format or _format_of(output)
-    with _reported(err), ApiClient(_credentials(url, api_key, token)) as client:
-        with client.results(job_id, database) as stream:
-            if stream.pending is not None:
-                pending = stream.pending
-                raise ClientError(
-                    f"job {job_id} is {pending.get('state')} ({pending.get('processed')}/"
-                    f"{pending.get('total')} rows processed); its results come when it ends"
-                )
-            reader = EnvelopeReader(stream.chunks)
-            items = only_failed(reader.items()) if failed else reader.items()
-            with _destination(output) as target:
-                if form is ResultsFormat.CSV:
-                    rows = _write_csv(items, target)
-                else:
-                    rows = write_envelope(reader, items, target)
-        if output is not None:
-            err.print(f"Wrote {rows} rows to {output}")
+    """List the jobs of the databases your API key may use, newest first (GET /jobs)."""
+    out, err = display.consoles()
+    with reported(err, database=database, page=str(page), page_size=str(page_size)):
+        if job_state is not None and job_state not in JOB_STATES:
+            raise UsageError(f"--state {job_state}: unknown; one of: {', '.join(JOB_STATES)}")
+        with ApiClient(credentials(url, api_key, token)) as client:
+            listed, pagination = client.jobs(database, job_state, page, page_size)
+        if as_json:
+            body = {"data": listed, "pagination": pagination}
+            sys.stdout.write(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode() + "\n")
+        elif not listed:
+            out.print("No jobs" + (f" on page {page}" if page > 1 else "") + ".")
+        else:
+            out.print(display.jobs_table(listed, pagination))
 
 
 def cancel(
@@ -211,108 +203,117 @@ def cancel(
 ) -> None:
     """Cancel a job: chunks not started are skipped; applied rows keep their result."""
     out, err = display.consoles()
-    with _reported(err), ApiClient(_credentials(url, api_key, token)) as client:
-        code, data = client.cancel(job_id, database)
+    with reported(err, database=database, job=job_id):
+        with ApiClient(credentials(url, api_key, token)) as client:
+            code, data = client.cancel(job_id, database)
         if code == 202:
-            out.print(f"Job {job_id} is cancelling; `claimpay status {job_id}` shows when it ends.")
+            out.print(
+                f"Job {job_id} is cancelling; `claimpay status {job_id} --watch` shows when it "
+                "ends.",
+                highlight=False,
+            )
         else:
-            out.print(f"Job {job_id} is {data.get('state', 'cancelled')}.")
+            out.print(f"Job {job_id} is {data.get('state', 'cancelled')}.", highlight=False)
         out.print(display.status_table(data))
 
 
 def retry(
     job_id: JobId,
+    statuses: Annotated[
+        str | None,
+        typer.Option(
+            "--statuses",
+            help="Retry the rows whose last status is one of these HTTP codes or classes, "
+            "e.g. 409,503 (409: rows a cancel left unprocessed) (default: 5xx).",
+        ),
+    ] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the retried job, then summarize it.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(help="Exit 4 when no row had such a status (nothing was retried)."),
+    ] = False,
     database: JobDatabase = None,
     url: Url = DEFAULT_URL,
     api_key: ApiKey = None,
     token: Token = None,
 ) -> None:
-    """Re-run the rows of a job that failed for a transient reason (POST /jobs/{id}/retry)."""
+    """Re-run the rows of a finished job that failed for a transient reason (5xx), or with
+    the chosen statuses (POST /jobs/{id}/retry)."""
     out, err = display.consoles()
-    with _reported(err), ApiClient(_credentials(url, api_key, token)) as client:
-        _, data = client.retry(job_id, database)
-        out.print(f"Job {job_id}: retry accepted ({data.get('state', '?')}).")
-        out.print(display.status_table(data))
+    with (
+        reported(err, database=database, job=job_id, statuses=statuses),
+        ApiClient(credentials(url, api_key, token)) as client,
+    ):
+        code, data = client.retry(job_id, database, statuses)
+        chosen = statuses or "5xx"
+        retried = int(data.get("retriedRows") or 0)
+        if code != 202 or not retried:
+            out.print(
+                f"Job {job_id}: nothing to retry: no row's last status is {chosen}.",
+                highlight=False,
+            )
+            out.print(display.status_table(data))
+            if strict:
+                raise typer.Exit(EXIT_NOTHING_RETRIED)
+            return
+        out.print(
+            f"Job {job_id}: {retried} rows with status {chosen} queued again "
+            f"({data.get('state', '?')}).",
+            highlight=False,
+        )
+        if not wait:
+            out.print(display.status_table(data))
+            return
+        final = _follow(client, job_id, database, err)
+        _report_outcome(client, final, database, out, strict=False)
 
 
-def _follow(client: ApiClient, job_id: str, database: str, err: Console) -> dict[str, Any]:
+def _watch(
+    client: ApiClient,
+    job_id: str,
+    database: str | None,
+    data: dict[str, Any],
+    out: Console,
+    interval_s: float,
+) -> None:
+    try:
+        with Live(display.status_table(data), console=out, auto_refresh=False) as live:
+            while data.get("state") not in progress.TERMINAL_STATES:
+                time.sleep(interval_s)
+                data = client.job(job_id, database)
+                live.update(display.status_table(data), refresh=True)
+    except KeyboardInterrupt:
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _follow(client: ApiClient, job_id: str, database: str | None, err: Console) -> dict[str, Any]:
     try:
         return progress.follow_job(client, job_id, database, err)
     except KeyboardInterrupt:
         err.print(
             f"Stopped following job {job_id}; it goes on. "
-            f"`claimpay status {job_id}` follows it, `claimpay cancel {job_id}` stops it."
+            f"`claimpay status {job_id} --watch` follows it, `claimpay cancel {job_id}` stops "
+            "it.",
+            highlight=False,
         )
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def _report_outcome(
-    client: ApiClient, final: dict[str, Any], database: str, out: Console, strict: bool
+    client: ApiClient, final: dict[str, Any], database: str | None, out: Console, strict: bool
 ) -> None:
     out.print(display.summary_table(final))
     summary = ResultsSummary()
-    if final.get("failed"):
-        with client.results(str(final["jobId"]), database) as stream:
-            summary = summarize(only_failed(EnvelopeReader(stream.chunks).items()))
+    if final.get("failed") or final.get("notProcessed"):
+        with client.results(str(final["jobId"]), database, status="failed") as stream:
+            summary = summarize(ndjson_results(stream.chunks))
         out.print(display.errors_table(summary))
+        job_id = final["jobId"]
+        out.print(
+            f"Fix and resend them: claimpay results {job_id} --as-input -o fix.csv",
+            highlight=False,
+        )
     if final.get("state") != "completed":
         raise ClientError(f"job {final['jobId']} was {final.get('state')}")
     if strict and final.get("failed"):
         raise typer.Exit(EXIT_ROWS_FAILED)
-
-
-def _credentials(url: str, api_key: str | None, token: str | None) -> Credentials:
-    if not api_key:
-        raise UsageError("no API key: pass --api-key or set CLAIMPAY_API_KEY")
-    if not token:
-        raise UsageError(
-            "no bearer token: pass --token or set CLAIMPAY_TOKEN "
-            "(`claimpay token --user U` mints one)"
-        )
-    return Credentials(url=url, api_key=api_key, token=token)
-
-
-@contextlib.contextmanager
-def _reported(err: Console) -> Iterator[None]:
-    """Turn a `ClientError` into its message on stderr and its exit code."""
-    try:
-        yield
-    except ClientError as exc:
-        message = display.error_message(exc)
-        err.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(exc.exit_code) from None
-
-
-def _format_of(output: Path | None) -> ResultsFormat:
-    if output is not None and output.suffix.lower() == ".csv":
-        return ResultsFormat.CSV
-    return ResultsFormat.JSON
-
-
-@contextlib.contextmanager
-def _destination(output: Path | None) -> Iterator[IO[bytes]]:
-    """A binary stream: stdout, or a file written aside and renamed once complete."""
-    if output is None:
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
-        return
-    partial = output.with_name(output.name + ".part")
-    try:
-        handle = partial.open("wb")
-    except OSError as exc:
-        raise ClientError(f"cannot write {output}: {exc.strerror}") from None
-    try:
-        with handle:
-            yield handle
-        partial.replace(output)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-def _write_csv(items: Iterable[ResultItem], target: IO[bytes]) -> int:
-    text = io.TextIOWrapper(target, encoding="utf-8", newline="")
-    try:
-        return write_csv(items, text)
-    finally:
-        text.flush()
-        text.detach()  # the caller closes `target`, not this wrapper

@@ -21,6 +21,7 @@ from cli.client.errors import ApiProblem, ApiUnreachable
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 DEFAULT_URL = "http://127.0.0.1:8000"
+NDJSON = "application/x-ndjson"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,7 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class ResultsStream:
-    """`GET /jobs/{id}/results`: the job's status while it runs, else the 207 body's bytes."""
+    """`GET /jobs/{id}/results`: the job's status while it runs, else the NDJSON body's bytes."""
 
     pending: dict[str, Any] | None
     chunks: Iterable[bytes] = field(default=())
@@ -87,17 +88,46 @@ class ApiClient:
         self._http.close()
 
     def submit(
-        self, entity: str, database: str, body: Iterable[bytes], chunk_size: int | None = None
+        self,
+        entity: str,
+        database: str,
+        body: Iterable[bytes],
+        chunk_size: int | None = None,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         """`PUT /<entity>-batch` with a streamed body; the 202 answer's `data`."""
+        params: dict[str, Any] = {}
+        if chunk_size is not None:
+            params["chunkSize"] = chunk_size
+        if dry_run:
+            params["dryRun"] = "true"
         request = self._http.build_request(
             "PUT",
             f"/{entity}-batch",
             content=body,
-            params={"chunkSize": chunk_size} if chunk_size is not None else None,
+            params=params or None,
             headers={"vbasoftware-database": database, "Content-Type": "application/json"},
         )
         return _data(self._send(request, retry=False))
+
+    def jobs(
+        self, database: str | None, state: str | None, page: int, page_size: int
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """`GET /jobs`: (one page of job statuses, newest first; the `x-pagination` totals)."""
+        params: dict[str, Any] = {"page": page, "pageSize": page_size}
+        if state:
+            params["state"] = state
+        request = self._http.build_request("GET", "/jobs", params=params, headers=_db(database))
+        response = self._send(request, retry=True)
+        parsed = orjson.loads(response.content)
+        jobs = parsed.get("data") if isinstance(parsed, dict) else None
+        if not isinstance(jobs, list):
+            raise ApiProblem(response.status_code, "Unexpected answer", "no `data` list")
+        try:
+            pagination = orjson.loads(response.headers.get("x-pagination", "{}"))
+        except orjson.JSONDecodeError:
+            pagination = {}
+        return jobs, pagination if isinstance(pagination, dict) else {}
 
     def job(self, job_id: str, database: str | None = None) -> dict[str, Any]:
         """`GET /jobs/{id}`: the job's state and counts."""
@@ -110,18 +140,37 @@ class ApiClient:
         response = self._send(request, retry=False)
         return response.status_code, _data(response)
 
-    def retry(self, job_id: str, database: str | None = None) -> tuple[int, dict[str, Any]]:
-        """`POST /jobs/{id}/retry`: (the status code, the job's status)."""
+    def retry(
+        self, job_id: str, database: str | None = None, statuses: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """`POST /jobs/{id}/retry[?statuses=]`: (202 queued or 200 nothing to retry, the
+        job's status with `retriedRows`)."""
         path = _job_path(job_id) + "/retry"
-        request = self._http.build_request("POST", path, headers=_db(database))
+        params = {"statuses": statuses} if statuses else None
+        request = self._http.build_request("POST", path, params=params, headers=_db(database))
         response = self._send(request, retry=False)
         return response.status_code, _data(response)
 
     @contextlib.contextmanager
-    def results(self, job_id: str, database: str | None = None) -> Iterator[ResultsStream]:
-        """`GET /jobs/{id}/results`, streamed: never read whole."""
+    def results(
+        self,
+        job_id: str,
+        database: str | None = None,
+        *,
+        status: str | None = None,
+        include_input: bool = False,
+    ) -> Iterator[ResultsStream]:
+        """`GET /jobs/{id}/results` as NDJSON (one item per line, with its `row`), streamed:
+        never read whole. `status` filters (`failed`, `409,503` ...); `include_input` adds
+        each row as it was sent (`input`)."""
         path = _job_path(job_id) + "/results"
-        request = self._http.build_request("GET", path, headers=_db(database))
+        params: dict[str, str] = {}
+        if status:
+            params["status"] = status
+        if include_input:
+            params["include"] = "input"
+        headers = {**_db(database), "Accept": NDJSON}
+        request = self._http.build_request("GET", path, params=params or None, headers=headers)
         response = self._send(request, retry=True, stream=True)
         try:
             if response.status_code == 202:

@@ -56,11 +56,13 @@ def follow_job(
         BarColumn(),
         MofNCompleteColumn(),
         TaskProgressColumn(),
+        TextColumn("{task.fields[chunks]}"),
+        TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, disable=_quiet(console)) as progress:
-        task = progress.add_task("queued", total=None)
+        task = progress.add_task("queued", total=None, chunks="", rate="")
         while True:
             status = client.job(job_id, database)
             total = int(status.get("total") or 0)
@@ -69,10 +71,22 @@ def follow_job(
                 description=str(status.get("state")),
                 total=total or None,
                 completed=int(status.get("processed") or 0),
+                chunks=_chunks(status),
+                rate=_rate(progress.tasks[task].speed),
             )
             if status.get("state") in TERMINAL_STATES:
                 return status
             time.sleep(poll_s)
+
+
+def _chunks(status: dict[str, Any]) -> str:
+    if status.get("chunksDone") is None or not status.get("chunks"):
+        return ""
+    return f"chunks {status['chunksDone']}/{status['chunks']}"
+
+
+def _rate(rows_per_s: float | None) -> str:
+    return f"{rows_per_s:,.0f} rows/s" if rows_per_s else ""
 
 
 def _quiet(console: Console) -> bool:

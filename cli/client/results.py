@@ -1,7 +1,8 @@
-"""The 207 results envelope read as a stream (ijson): items one at a time, never whole.
+"""A job's results read as a stream (the API's NDJSON, one item per line): never whole.
 
 From the items: a summary (counts by outcome, the most frequent error messages) and the
-two file forms, CSV (`id,status,body`) and the JSON envelope, optionally failed rows only.
+file forms: CSV (`row,id,status,body`), NDJSON (the items, `row` included) and the seed
+API's 207 JSON envelope (without `row`). With line numbers, CSV and NDJSON add `line`.
 """
 
 from __future__ import annotations
@@ -12,49 +13,32 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-import ijson
 import orjson
 
 from claimpay.envelope import is_success
 
 ResultItem = dict[str, Any]
-"""One `data[]` item: `{"id": [{"key", "value"}], "status", "body"}`."""
+"""One result: `{"row", "id": [{"key", "value"}], "status", "body"}` (+ `line`, `input`)."""
 
-CSV_COLUMNS = ("id", "status", "body")
+CSV_COLUMNS = ("row", "id", "status", "body")
+ENVELOPE_FIELDS = ("id", "status", "body", "attempts")
+"""The members of a 207 envelope item (`attempts` only for a retried row)."""
 MAX_DISTINCT_ERRORS = 1000
 """Distinct error messages counted one by one; later new ones count as "other messages"."""
 OTHER_MESSAGES = "(other messages)"
 
 
-class EnvelopeReader:
-    """Items of a 207 envelope arriving in byte chunks; `activity_id` once they are read."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = chunks
-        self._builder: Any = None
-        self.activity_id: str | None = None
-
-    def items(self) -> Iterator[ResultItem]:
-        events = ijson.sendable_list()
-        parser = ijson.parse_coro(events, use_float=True)
-        for chunk in self._chunks:
-            parser.send(chunk)
-            yield from self._consume(events)
-            del events[:]
-        parser.close()
-        yield from self._consume(events)
-
-    def _consume(self, events: list[tuple[str, str, Any]]) -> Iterator[ResultItem]:
-        for prefix, event, value in events:
-            if self._builder is None and prefix == "data.item" and event == "start_map":
-                self._builder = ijson.ObjectBuilder()
-            if self._builder is not None:
-                self._builder.event(event, value)
-                if prefix == "data.item" and event == "end_map":
-                    yield self._builder.value
-                    self._builder = None
-            elif prefix == "debug.activityID" and event == "string":
-                self.activity_id = value
+def ndjson_results(chunks: Iterable[bytes]) -> Iterator[ResultItem]:
+    """The items of an NDJSON body arriving in byte chunks, one at a time."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield orjson.loads(line)
+    if pending.strip():
+        yield orjson.loads(pending)
 
 
 def is_failure(item: ResultItem) -> bool:
@@ -109,26 +93,36 @@ def summarize(items: Iterable[ResultItem]) -> ResultsSummary:
     return summary
 
 
-def write_csv(items: Iterable[ResultItem], out: IO[str]) -> int:
-    """`id,status,body`, one line per item; returns the number of rows written."""
+def write_csv(items: Iterable[ResultItem], out: IO[str], with_lines: bool = False) -> int:
+    """`row,id,status,body` (and `line`), one line per item; returns the rows written."""
     writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow((*CSV_COLUMNS, "line") if with_lines else CSV_COLUMNS)
     rows = 0
     for item in items:
-        writer.writerow((item_id(item), item.get("status"), item.get("body")))
+        cells = [item.get("row"), item_id(item), item.get("status"), item.get("body")]
+        writer.writerow((*cells, item.get("line")) if with_lines else cells)
         rows += 1
     return rows
 
 
-def write_envelope(reader: EnvelopeReader, items: Iterable[ResultItem], out: IO[bytes]) -> int:
-    """The 207 envelope of `items` (all of `reader`'s, or a filtered selection), written as
-    the items arrive; returns the number of items written."""
+def write_ndjson(items: Iterable[ResultItem], out: IO[bytes]) -> int:
+    """The items, one JSON object a line; returns the rows written."""
+    rows = 0
+    for item in items:
+        out.write(orjson.dumps(item) + b"\n")
+        rows += 1
+    return rows
+
+
+def write_envelope(items: Iterable[ResultItem], out: IO[bytes], activity_id: str) -> int:
+    """The seed API's 207 envelope of `items` (only its members: no `row`), written as the
+    items arrive; returns the number of items written."""
     out.write(b'{"data":[')
     rows = 0
     for item in items:
         out.write(b"," if rows else b"")
-        out.write(orjson.dumps(item))
+        out.write(orjson.dumps({name: item[name] for name in ENVELOPE_FIELDS if name in item}))
         rows += 1
-    tail = {"error": None, "debug": {"activityID": reader.activity_id}}
+    tail = {"error": None, "debug": {"activityID": activity_id}}
     out.write(b"]," + orjson.dumps(tail)[1:])
     return rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 import anyio.to_thread
 import orjson
@@ -96,7 +96,8 @@ def jobs_router(settings: Settings) -> APIRouter:
         )
         wait_s = preferred_wait_s(prefer, services.settings.max_wait_s)
         meta = await until_terminal(services.store, meta, wait_s, request.is_disconnected)
-        response = _json(envelope(meta.public(), job_id), 200)
+        [data] = await anyio.to_thread.run_sync(services.store.statuses, [meta])
+        response = _json(envelope(data, job_id), 200)
         response.headers.update(preference_applied(wait_s))
         return response
 
@@ -133,7 +134,8 @@ def jobs_router(settings: Settings) -> APIRouter:
             raise JobCompleted("The job has already completed.")
         meta = visible_job(services, caller, job_id, vbasoftware_database)
         log.info("job %s: cancel requested, now %s", job_id, meta.state.value)
-        return _json(envelope(meta.public(), job_id), 200 if meta.state.terminal else 202)
+        [data] = services.store.statuses([meta])
+        return _json(envelope(data, job_id), 200 if meta.state.terminal else 202)
 
     @router.get(
         "/{job_id}/results",
@@ -175,12 +177,19 @@ def jobs_router(settings: Settings) -> APIRouter:
         status: Annotated[
             str | None, Query(description="failed, succeeded, or codes/classes: 503,4xx")
         ] = None,
+        include: Annotated[
+            Literal["input"] | None,
+            Query(
+                description="`input`: add each row as it was sent (`input`; null when no longer "
+                "kept: the rows of a chunk whose rows all succeeded are dropped once applied)."
+            ),
+        ] = None,
         accept: Annotated[str | None, Header()] = None,
     ) -> Response:
         meta = visible_job(services, caller, job_id, vbasoftware_database)
         keep = parse_status_filter(status)
         if not meta.state.terminal:
-            return _json(envelope(meta.public(), job_id), 202)
+            return _json(envelope(services.store.statuses([meta])[0], job_id), 202)
         paged = page is not None or page_size is not None
         return results_response(
             services.store,
@@ -188,6 +197,7 @@ def jobs_router(settings: Settings) -> APIRouter:
             media=media_type(accept),
             keep=keep,
             page=(page or 1, page_size or settings.results_page_size) if paged else None,
+            include_input=include == "input",
         )
 
     @router.post(
@@ -233,7 +243,8 @@ def jobs_router(settings: Settings) -> APIRouter:
             "job %s: rerun queued %d rows (%d unavailable)", job_id, plan.rows, plan.unavailable
         )
         after = visible_job(services, caller, job_id, vbasoftware_database)
-        body = envelope({**after.public(), "retriedRows": plan.rows}, job_id)
+        [data] = services.store.statuses([after])
+        body = envelope({**data, "retriedRows": plan.rows}, job_id)
         headers = {"Location": f"/jobs/{job_id}"}
         return Response(
             orjson.dumps(body), 202 if plan.rows else 200, headers, media_type="application/json"

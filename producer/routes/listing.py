@@ -70,7 +70,8 @@ def listing_router(settings: Settings) -> APIRouter:
             "CurrentPage": page,
             "PageSize": page_size,
         }
-        body = envelope([meta.public() for meta in listing.jobs], request_activity_id())
+        jobs = await anyio.to_thread.run_sync(services.store.statuses, listing.jobs)
+        body = envelope(jobs, request_activity_id())
         return Response(
             orjson.dumps(body),
             status_code=200,

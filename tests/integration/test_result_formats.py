@@ -91,8 +91,9 @@ def reset_peak_memory(api: ApiProcess) -> None:
 
 def csv_rows(response: httpx.Response) -> Iterator[Row]:
     reader = csv.reader(response.iter_lines())
-    assert next(reader) == ["id", "status", "body"]
-    for key, status, body in reader:
+    assert next(reader) == ["row", "id", "status", "body"]
+    for number, (row, key, status, body) in enumerate(reader, start=1):
+        assert int(row) == number
         yield int(key), int(status), body
 
 
@@ -101,6 +102,7 @@ def ndjson_rows(response: httpx.Response) -> Iterator[Row]:
         if line:
             item = orjson.loads(line)
             assert item["id"][0]["key"] == "claimPromptPay_Key"
+            assert item["row"] == item["id"][0]["value"] - FIRST + 1
             yield item["id"][0]["value"], item["status"], item["body"]
 
 
@@ -144,9 +146,10 @@ def test_the_status_filter_keeps_only_the_chosen_rows_in_every_format(
     failed_csv = client.get(url, params={"status": "failed"}, headers=headers(Accept=CSV))
     assert failed_csv.status_code == 200
     lines = list(csv.reader(failed_csv.text.splitlines()))
-    assert lines[0] == ["id", "status", "body"]
-    assert [int(line[0]) for line in lines[1:]] == bad_keys
-    assert {line[1] for line in lines[1:]} == {"400"}
+    assert lines[0] == ["row", "id", "status", "body"]
+    assert [int(line[1]) for line in lines[1:]] == bad_keys
+    assert [int(line[0]) for line in lines[1:]] == [key - FIRST + 1 for key in bad_keys]
+    assert {line[2] for line in lines[1:]} == {"400"}
 
     page = client.get(
         url, params={"status": "4xx", "page": 2, "pageSize": 30}, headers=headers(Accept=NDJSON)

@@ -154,8 +154,12 @@ def test_results_filter_and_formats(api: Api, auth_headers: Headers) -> None:
     as_csv = results(api, job_id, {**auth_headers(), "Accept": "text/csv"})
     assert as_csv.headers["content-type"].startswith("text/csv")
     table = list(csv.reader(io.StringIO(as_csv.text)))
-    assert table[0] == ["id", "status", "body"]
-    assert [row[:2] for row in table[1:]] == [["1", "201"], ["", "400"], ["2", "201"]]
+    assert table[0] == ["row", "id", "status", "body"]
+    assert [row[:3] for row in table[1:]] == [
+        ["1", "1", "201"],
+        ["2", "", "400"],
+        ["3", "2", "201"],
+    ]
     ndjson = results(api, job_id, {**auth_headers(), "Accept": "application/x-ndjson"})
     lines = [orjson.loads(line) for line in ndjson.text.splitlines()]
     assert [line["status"] for line in lines] == [201, 400, 201]

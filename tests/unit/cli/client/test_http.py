@@ -161,3 +161,36 @@ def test_job_ids_are_quoted_into_the_path() -> None:
     with client(handler) as api:
         api.retry("../admin")
     assert seen == ["/jobs/..%2Fadmin/retry"]
+
+
+def test_the_new_calls_send_what_the_api_expects() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/jobs":
+            headers = {"x-pagination": json.dumps({"TotalCount": 1, "CurrentPage": 2})}
+            return httpx.Response(200, json={"data": [JOB]}, headers=headers)
+        if request.url.path.endswith("/retry"):
+            return httpx.Response(200, json={"data": {**JOB, "retriedRows": 0}})
+        if request.url.path.endswith("/results"):
+            return httpx.Response(200, content=b'{"row": 1}\n')
+        return httpx.Response(202, json={"data": {"jobId": "j1", "state": "queued", "total": 2}})
+
+    with client(handler) as api:
+        api.submit("claim-prompt-pays", "demo", [b"[]"], dry_run=True)
+        listed, pagination = api.jobs("acme", "completed", 2, 5)
+        code, retried = api.retry("a" * 32, None, "409,503")
+        with api.results("a" * 32, "demo", status="failed", include_input=True) as stream:
+            body = b"".join(stream.chunks)
+
+    assert seen[0].url.params["dryRun"] == "true"
+    assert (listed, pagination) == ([JOB], {"TotalCount": 1, "CurrentPage": 2})
+    assert dict(seen[1].url.params) == {"page": "2", "pageSize": "5", "state": "completed"}
+    assert seen[1].headers["vbasoftware-database"] == "acme"
+    assert (code, retried["retriedRows"]) == (200, 0)
+    assert seen[2].url.params["statuses"] == "409,503"
+    assert "vbasoftware-database" not in seen[2].headers
+    assert dict(seen[3].url.params) == {"status": "failed", "include": "input"}
+    assert seen[3].headers["accept"] == "application/x-ndjson"
+    assert body == b'{"row": 1}\n'

@@ -215,7 +215,7 @@ def test_a_csv_file_is_checked_then_sent_as_a_json_array(tmp_path: Path) -> None
 def test_a_malformed_csv_line_fails_the_check_before_any_body_is_made(tmp_path: Path) -> None:
     path = tmp_path / "rows.csv"
     path.write_text(HEADER + "\n1,G,P,30,D,\n2,G,P,thirty,D,\n")
-    with pytest.raises(InputError, match=r"^line 3: "):
+    with pytest.raises(InputError, match=r"^rows.csv, line 3: "):
         BatchFile(path, CLAIM_PROMPT_PAY, InputFormat.CSV).check()
 
 
@@ -237,3 +237,30 @@ def test_an_ndjson_file_is_sent_as_a_json_array(tmp_path: Path) -> None:
         {"claimPromptPay_Key": 1},
         {"claimPromptPay_Key": 2},
     ]
+
+
+def test_an_ndjson_check_lists_every_bad_line_then_refuses(tmp_path: Path) -> None:
+    path = tmp_path / "rows.ndjson"
+    path.write_text('{"claimPromptPay_Key": 1}\n[1]\n\n{oops\n{"claimPromptPay_Key": 2}\n"x"\n')
+    with pytest.raises(InputError) as refused:
+        BatchFile(path, CLAIM_PROMPT_PAY, InputFormat.NDJSON).check()
+    lines = str(refused.value).splitlines()
+    assert lines[0] == "rows.ndjson, line 2: expected one JSON object, found an array"
+    assert lines[1].startswith("rows.ndjson, line 4: not valid JSON")
+    assert lines[2] == "rows.ndjson, line 6: expected one JSON object, found a string"
+    assert lines[3] == "rows.ndjson: 3 bad lines; nothing was sent"
+
+
+def test_ndjson_annotations_are_left_out_of_what_is_sent() -> None:
+    lines = [b'{"row": 3, "error": "x", "line": 4, "claimPromptPay_Key": 9}\n', b'{"a": 1}\n']
+    assert list(ndjson_items(lines)) == [b'{"claimPromptPay_Key":9}', b'{"a": 1}']
+
+
+def test_a_broken_annotated_json_array_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "fix.json"
+    path.write_text('[{"row": 1, "error": "x", "claimPromptPay_Key": 1}, {"claimPromptPay_')
+    with pytest.raises(InputError, match="not a valid JSON array"):
+        BatchFile(path, CLAIM_PROMPT_PAY, InputFormat.JSON).check()
+    broken = tmp_path / "broken.json"
+    broken.write_text("[{oops")
+    assert BatchFile(broken, CLAIM_PROMPT_PAY, InputFormat.JSON).check() is None  # API's call
