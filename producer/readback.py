@@ -7,9 +7,10 @@ does not import the worker's models) and mapped back to the seed's JSON names.
 from __future__ import annotations
 
 import threading
-from functools import partial
-from typing import Any
+from functools import cache, partial
+from typing import Annotated, Any
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Engine, MetaData, Table, func, select
 
 from claimpay.engines import DbLimits, EngineRegistry, make_engine
@@ -50,10 +51,39 @@ def json_names(spec: EntitySpec) -> dict[str, str]:
 def get_row(
     readback: ReadBack, database: str, spec: EntitySpec, key: int | str
 ) -> dict[str, Any] | None:
+    """The row with `key`, or None; a key no row can have (out of the column's range, too
+    long, text PostgreSQL cannot store) is never sent to the database, whose error it
+    would be."""
+    if not storable_key(spec, key):
+        return None
     engine, table = readback.table(database, spec)
+    if isinstance(key, str) and "\x00" in key and engine.dialect.name == "postgresql":
+        return None  # PostgreSQL text cannot hold NUL: the driver refuses such a parameter
     with engine.connect() as conn:
         row = conn.execute(select(table).where(table.c[spec.key_column] == key)).mappings().first()
     return None if row is None else _as_json(spec, dict(row))
+
+
+def storable_key(spec: EntitySpec, key: object) -> bool:
+    """Whether a row could have `key`: it passes the row model's checks of the key field
+    (a 32-bit integer, a text of the allowed length)."""
+    try:
+        _key_adapter(spec).validate_python(key)
+    except ValidationError:
+        return False
+    return True
+
+
+@cache
+def _key_adapter(spec: EntitySpec) -> TypeAdapter[Any]:
+    field = spec.row_model.model_fields[spec.key_column]
+    checked: Any = field.annotation
+    if field.metadata:
+        checked = _ANNOTATED[(checked, *field.metadata)]
+    return TypeAdapter(checked)
+
+
+_ANNOTATED: Any = Annotated  # subscripted at run time, which a type checker cannot follow
 
 
 def list_rows(

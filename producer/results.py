@@ -44,7 +44,7 @@ def parse_status_filter(text: str | None) -> StatusFilter | None:
         part = part.strip().lower()
         if len(part) == 3 and part.endswith("xx") and part[0] in "12345":
             codes.update(range(int(part[0]) * 100, int(part[0]) * 100 + 100))
-        elif part.isdigit() and 100 <= int(part) <= 599:
+        elif len(part) == 3 and part.isascii() and part.isdigit() and 100 <= int(part) <= 599:
             codes.add(int(part))
         else:
             raise InvalidStatusFilter(

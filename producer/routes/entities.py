@@ -69,9 +69,7 @@ def entity_router(spec: EntitySpec, readback: ReadBack, settings: Settings) -> A
         vbasoftware_database: RequiredDatabaseHeader = None,
     ) -> Response:
         database = authorize_database(services.settings, caller, vbasoftware_database)
-        row = None
-        if not isinstance(key, int) or -(2**63) <= key < 2**63:  # beyond: no row, SQL overflows
-            row = await anyio.to_thread.run_sync(get_row, readback, database, spec, key)
+        row = await anyio.to_thread.run_sync(get_row, readback, database, spec, key)
         if row is None:
             raise RowNotFound(f"No {name} with that key.")
         return _json(row, 200)
