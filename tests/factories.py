@@ -7,7 +7,7 @@ from typing import Any
 
 from claimpay.settings import Settings
 
-API_KEY = "test-key-all"
+API_KEY = "test-key-all-databases"
 NARROW_KEY = "test-key-acme-only"
 JWT_SECRET = "test-secret-long-enough-for-hs256-and-hs512-0123456789abcdefghijklmnopq"
 
