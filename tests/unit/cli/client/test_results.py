@@ -113,6 +113,17 @@ def test_ndjson_keeps_every_member_of_each_item() -> None:
     assert [json.loads(line) for line in out.getvalue().splitlines()] == ITEMS[:2]
 
 
+def test_csv_cells_that_start_like_formulas_are_neutralised() -> None:
+    formula = '=HYPERLINK("http://evil.example","x"): unknown field'
+    items = [item("=1+1", 400, formula), item(-7, 400, "@SUM(A1)"), item("-x", 201, "Created")]
+    out = io.StringIO()
+    write_csv(items, out)
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert rows[1] == ["'=1+1", "400", "'" + formula]
+    assert rows[2] == ["-7", "400", "'@SUM(A1)"]
+    assert rows[3] == ["'-x", "201", "Created"]
+
+
 def test_a_composite_key_is_joined() -> None:
     entry = {"id": [{"key": "a", "value": 1}, {"key": "b", "value": "x"}], "status": 200}
     assert item_id(entry) == "1;x"
