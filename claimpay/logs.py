@@ -3,7 +3,8 @@
 Code binds what a line is about, `log_context(jobId=..., chunk=..., database=...)` or
 `activityID` for a request, and every record logged inside carries it. Messages never
 include row contents, keys, tokens or secrets; exceptions are rendered as their types and
-stack frames only, because a database error's message can quote a row's values.
+stack frames only, because a database error's message can quote a row's values; URLs are
+shown without their userinfo and query string, whoever logs them (`RedactUrls`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from types import MappingProxyType, TracebackType
 from typing import Any, Literal
 
 import orjson
+
+from claimpay.redaction import redact_urls
 
 LogFormat = Literal["json", "text"]
 CONTEXT_FIELDS = ("activityID", "jobId", "chunk", "database")
@@ -71,6 +74,25 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "claimpay_context"):
             record.claimpay_context = dict(_CONTEXT.get())
+        return True
+
+
+class RedactUrls(logging.Filter):
+    """Takes userinfo, query strings and fragments out of every URL a record quotes, in
+    its message and its extra fields (`claimpay.redaction`): a handler filter, so records
+    of every logger (httpx, uvicorn, Celery) pass through it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: the handler reports it as usual
+            return True
+        redacted = redact_urls(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        for key, value in record.__dict__.items():
+            if isinstance(value, str) and key not in _RECORD_ATTRS and not key.startswith("_"):
+                record.__dict__[key] = redact_urls(value)
         return True
 
 
@@ -149,14 +171,14 @@ def logging_config(log_format: LogFormat, level: str | int = "INFO") -> dict[str
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": ContextFilter}},
+        "filters": {"context": {"()": ContextFilter}, "redact": {"()": RedactUrls}},
         "formatters": {"claimpay": {"()": formatter}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stderr",
                 "formatter": "claimpay",
-                "filters": ["context"],
+                "filters": ["context", "redact"],
             }
         },
         "root": {

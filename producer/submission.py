@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import anyio.to_thread
 
+from claimpay.callbacks import undeliverable
 from claimpay.entities import EntitySpec
 from claimpay.jobs import JobMeta
 from claimpay.logs import bind
@@ -37,10 +38,9 @@ class BatchOptions:
     ) -> BatchOptions:
         """The options; `InvalidRequest` naming the one that cannot be honoured."""
         if callback_url is not None:
-            parts = urlsplit(callback_url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise InvalidCallback("callbackUrl must be an http(s) URL.")
-            if not settings.callback_host_allowed(parts.hostname):
+            if why := undeliverable(callback_url):
+                raise InvalidCallback(f"callbackUrl {why}.")
+            if not settings.callback_host_allowed(urlsplit(callback_url).hostname or ""):
                 raise CallbackNotAllowed(
                     "callbackUrl names a host outside CLAIMPAY_WEBHOOK_ALLOWED_HOSTS."
                 )

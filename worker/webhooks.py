@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
+from claimpay.callbacks import undeliverable
 from claimpay.envelope import envelope
 from claimpay.jobstore import JobStore
 from claimpay.settings import Settings
@@ -41,6 +42,9 @@ def deliver(store: JobStore, settings: Settings, job_id: str) -> bool:
     host = urlsplit(meta.callback_url).hostname or ""
     if not settings.callback_host_allowed(host):  # the allowed hosts changed since
         log.warning("job %s: webhook skipped, its host is not allowed", job_id)
+        return False
+    if why := undeliverable(meta.callback_url):  # stored before submit checked it
+        log.warning("job %s: webhook skipped, its URL %s", job_id, why)
         return False
     body = orjson.dumps(envelope(store.statuses([meta])[0], job_id))
     timestamp = int(time.time())

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from claimpay.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from tests.factories import make_rows
 from tests.integration.batches import Headers, accepted_job, put_batch
-from tests.integration.conftest import WEBHOOK_SECRET, wait_for_job
+from tests.integration.conftest import WEBHOOK_SECRET, WorkerProcess, wait_for_job
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -152,3 +152,45 @@ def test_a_callback_url_that_is_not_http_is_refused(
     )
     assert response.status_code == 400
     assert response.json()["error"]["status"] == 400
+
+
+def test_a_callbacks_credentials_and_query_never_reach_the_worker_log(
+    client: TestClient, make_receiver: Any, auth_headers: Headers, worker_process: WorkerProcess
+) -> None:
+    receiver: Receiver = make_receiver()
+    url = receiver.url.replace("http://", "http://hookuser:Pw-LEAK-31337@")
+    url += "?token=TOKEN-LEAK-4242&x=1#FRAG-LEAK"
+    headers = auth_headers(database="acme")
+    job_id = accepted_job(
+        put_batch(client, make_rows(2, first_key=FIRST + 300), headers, {"callbackUrl": url})
+    )
+    wait_for_job(client, job_id, headers)
+    (delivery,) = receiver.wait_for(1)
+    assert_signed(delivery)
+    assert delivery.headers["Authorization"].startswith("Basic ")  # the userinfo was used
+
+    deadline = time.monotonic() + 10
+    while f"{receiver.url.split('//')[1].split('/')[0]}/hooks" not in worker_process.log():
+        assert time.monotonic() < deadline, "httpx's request line never reached the log"
+        time.sleep(0.1)
+    log = worker_process.log()
+    for secret in ("hookuser", "Pw-LEAK-31337", "TOKEN-LEAK-4242", "FRAG-LEAK"):
+        assert secret not in log
+    assert "HTTP Request: POST http://***@127.0.0.1:" in log
+    assert "/hooks/claimpay?***" in log
+
+
+@pytest.mark.parametrize(
+    "callback", ["http://0177.0.0.1/hook", "http://127.0.0.1/a\r\nX-Evil: 1", "http://127.1/"]
+)
+def test_a_callback_url_no_worker_could_deliver_is_refused(
+    client: TestClient, auth_headers: Headers, callback: str
+) -> None:
+    response = put_batch(
+        client,
+        make_rows(1, first_key=FIRST + 400),
+        auth_headers(database="acme"),
+        {"callbackUrl": callback},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["type"].endswith("invalid-callback")

@@ -7,11 +7,13 @@ import json
 import logging
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from claimpay.logs import (
     ContextFilter,
     JsonFormatter,
+    RedactUrls,
     TextFormatter,
     bind,
     current_context,
@@ -125,5 +127,40 @@ def test_logging_config_sends_the_root_logger_to_stderr_in_the_format(
     config = logging_config("json" if fmt == "json" else "text", "WARNING")
     assert config["formatters"]["claimpay"]["()"] is formatter
     assert config["root"] == {"level": "WARNING", "handlers": ["stderr"]}
-    assert config["handlers"]["stderr"]["filters"] == ["context"]
+    assert config["handlers"]["stderr"]["filters"] == ["context", "redact"]
+    assert config["filters"]["redact"]["()"] is RedactUrls
     assert config["disable_existing_loggers"] is False
+
+
+@pytest.mark.parametrize("formatter", [JsonFormatter(), TextFormatter()])
+def test_urls_lose_userinfo_and_query_in_every_logger_s_lines(
+    formatter: logging.Formatter,
+) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(ContextFilter())
+    handler.addFilter(RedactUrls())
+    handler.setFormatter(formatter)
+    url = httpx.URL("https://hook:Pw-LEAK@hooks.example.com:8443/in/claimpay?token=TOK-LEAK#F")
+    for name in ("httpx", "uvicorn.access", "celery.app.trace", "claimpay.webhooks"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        saved = logger.propagate, logger.level
+        logger.propagate, logger.level = False, logging.INFO
+        try:
+            if name == "httpx":  # exactly as httpx logs a request
+                logger.info('HTTP Request: %s %s "%s %d %s"', "POST", url, "HTTP/1.1", 200, "OK")
+            elif name == "uvicorn.access":
+                path = "/claim-prompt-pays-batch?callbackUrl=https%3A%2F%2Fu%3Ap%40h%3Ft%3DTOK-LEAK"
+                logger.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "PUT", path, "1.1", 202)
+            else:
+                logger.info("calling %s", url, extra={"url": str(url)})
+        finally:
+            logger.removeHandler(handler)
+            logger.propagate, logger.level = saved
+    text = stream.getvalue()
+    assert "LEAK" not in text
+    assert "hook:" not in text
+    text = text.replace('\\"', '"')  # JSON escapes the quotes
+    assert 'POST https://***@hooks.example.com:8443/in/claimpay?***#*** "HTTP/1.1' in text
+    assert '"PUT /claim-prompt-pays-batch?*** HTTP/1.1" 202' in text

@@ -77,3 +77,75 @@ def test_delivery_skips_a_host_no_longer_allowed(
     monkeypatch.setattr(httpx, "post", no_post)
     settings = make_settings(webhook_secret="s" * 32, webhook_allowed_hosts=ALLOWED)
     assert webhooks.deliver(job_store, settings, "j1") is False
+
+
+@pytest.mark.parametrize(
+    "callback",
+    [
+        "http://0177.0.0.1/hook",  # octal: 127.0.0.1 to some parsers, invalid to httpx
+        "http://0x7f.1/hook",
+        "http://127.1/hook",
+        "http://2130706433/hook",
+        "http://1.2.3.4.5/hook",
+        "http://hooks.example.com/a\r\nX-Injected: 1",
+        "http://hooks.example.com/\nb",
+        "http://hooks.example.com/a b",
+        "http://hooks.example.com/\x00",
+        "http://hooks.example.com/\x7f",
+        "http://hooks\u200b.example.com/",
+        "http://hooks.example.com:99999/",
+        "http://hooks.example.com:0/",
+        "http://[1.2.3.4]/hook",
+        "http://[::1%25eth0]/hook",
+        "http://-hooks.example.com/",
+        "http://hooks..example.com/",
+        "ftp://hooks.example.com/",
+        "http:///hook",
+    ],
+)
+def test_a_callback_no_worker_could_deliver_is_refused_at_submit(
+    make_api: Callable[..., Api], auth_headers: Headers, callback: str
+) -> None:
+    api = make_api(webhook_secret="s" * 32)
+    refused = put(api, auth_headers(), callback)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["type"].endswith("invalid-callback")
+    assert api.enqueuer.queued == []
+
+
+@pytest.mark.parametrize(
+    "callback",
+    [
+        "https://user:pass@hooks.example.com/claimpay?token=abc#x",
+        "http://127.0.0.1:8080/hook",
+        "http://[::1]:8080/hook",
+        "https://bücher.example/hook",
+        "http://hooks.example.com./a%0D%0Ab",
+        "http://internal_host/hook",
+    ],
+)
+def test_a_deliverable_callback_is_accepted(
+    make_api: Callable[..., Api], auth_headers: Headers, callback: str
+) -> None:
+    api = make_api(webhook_secret="s" * 32)
+    assert put(api, auth_headers(), callback).status_code == 202
+
+
+def test_delivery_skips_a_stored_url_no_client_can_send(
+    job_store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_store.begin(
+        "j2",
+        entity="claim-prompt-pays",
+        database="demo",
+        user="u",
+        chunk_size=1,
+        callback_url="http://0177.0.0.1/hook",
+    )
+    job_store.seal("j2", total=0, chunk_nos=[])
+
+    def no_post(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("posted to an undeliverable URL")
+
+    monkeypatch.setattr(httpx, "post", no_post)
+    assert webhooks.deliver(job_store, make_settings(webhook_secret="s" * 32), "j2") is False
