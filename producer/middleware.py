@@ -3,6 +3,8 @@
 A pure ASGI middleware (no body buffering, streaming responses pass through): it binds a
 fresh `activityID` to the logging context, so every line logged while answering carries
 it (and error envelopes reuse it), then counts the request by route template and status.
+A client that hangs up while its body is read is counted as 499 with one INFO line, not
+as a 500 with a traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from claimpay.logs import log_context
@@ -18,6 +21,9 @@ from producer.problems import new_activity_id
 
 access_log = logging.getLogger("claimpay.access")
 
+CLIENT_CLOSED_REQUEST = 499
+"""The status recorded (never sent) for a request whose client hung up before the answer,
+as nginx logs it."""
 UNMATCHED = "<unmatched>"
 """The route label of requests no route matched: raw paths never become labels."""
 QUIET_PREFIXES = ("/health", "/metrics")
@@ -47,6 +53,11 @@ class RequestTelemetry:
         with log_context(activityID=new_activity_id()):
             try:
                 await self.app(scope, receive, send_and_watch)
+            except BaseException as exc:
+                if not client_went_away(exc):
+                    raise
+                # Nobody is left to answer: an abort is the client's doing, not an error.
+                status = CLIENT_CLOSED_REQUEST
             finally:
                 self._observe(scope, status, time.perf_counter() - started)
 
@@ -56,16 +67,26 @@ class RequestTelemetry:
         self.metrics.observe(method, route, status, seconds)
         level = logging.DEBUG if route.startswith(QUIET_PREFIXES) else logging.INFO
         job_id = (scope.get("path_params") or {}).get("job_id")
+        aborted = " (the client closed the connection)" if status == CLIENT_CLOSED_REQUEST else ""
         with log_context(jobId=job_id if isinstance(job_id, str) else None):
             access_log.log(
                 level,
-                "%s %s %d %.1fms",
+                "%s %s %d %.1fms%s",
                 method,
                 route,
                 status,
                 seconds * 1000,
+                aborted,
                 extra={"method": method, "route": route, "status": status, "ms": seconds * 1000},
             )
+
+
+def client_went_away(exc: BaseException) -> bool:
+    """Whether `exc` only says the client disconnected while its request was being read
+    (also when a task group wrapped it)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(client_went_away(inner) for inner in exc.exceptions)
+    return isinstance(exc, ClientDisconnect)
 
 
 def route_template(scope: Scope) -> str:
