@@ -6,6 +6,7 @@ standard "Created"/"Updated"; readers expand them here, streaming, in input orde
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from enum import IntEnum
 from typing import Any, NamedTuple
@@ -60,9 +61,27 @@ class Outcome(NamedTuple):
     """The row's key, or None when the row has no usable one."""
 
 
+MAX_ROW_MESSAGE_BYTES = 256
+"""Most UTF-8 bytes of a row's stored message (a validation or database error); a longer
+one is cut and ends with "…". Control characters are stored as "?"."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def outcome(index: int, status: RowStatus, key: Any, body: str | None = None) -> Outcome:
-    """A compact row result; the standard bodies are left out to keep results small."""
-    return Outcome(index, status, None if STANDARD_BODIES.get(status) == body else body, key)
+    """A compact row result; the standard bodies are left out to keep results small, and
+    any other is bounded (`bounded_message`)."""
+    if body is None or STANDARD_BODIES.get(status) == body:
+        return Outcome(index, status, None, key)
+    return Outcome(index, status, bounded_message(body), key)
+
+
+def bounded_message(text: str) -> str:
+    """`text` with control characters as "?", cut to `MAX_ROW_MESSAGE_BYTES` in UTF-8."""
+    text = _CONTROL.sub("?", text)
+    if len(text) * 4 <= MAX_ROW_MESSAGE_BYTES or len(text.encode()) <= MAX_ROW_MESSAGE_BYTES:
+        return text
+    cut = text.encode()[: MAX_ROW_MESSAGE_BYTES - 3].decode(errors="ignore")
+    return cut + "…"
 
 
 def encode_outcomes(outcomes: Sequence[Outcome]) -> bytes:

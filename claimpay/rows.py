@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any, NotRequired, cast
@@ -133,10 +134,19 @@ def usable_keys(spec: EntitySpec, raws: list[Any]) -> list[int | str]:
     return [value for value in values if type(value) is int and -(2**31) <= value < 2**31]
 
 
+MAX_NAMED_ERRORS = 3
+"""A row's message names this many bad fields, then says how many more there are: a row
+of a thousand unknown names must not store a thousand names in its result."""
+MAX_FIELD_NAME_CHARS = 40
+"""A field name longer than this is cut (with "…") in a row's message."""
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e\u00a0-\ud7ff\ue000-\ufffd]")
+
+
 def _describe(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False, include_input=False)
     parts = []
-    for error in exc.errors(include_url=False, include_input=False):
-        field = ".".join(str(part) for part in error["loc"]) or "row"
+    for error in errors[:MAX_NAMED_ERRORS]:
+        field = _field_name(error["loc"])
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown field"
@@ -145,7 +155,16 @@ def _describe(exc: ValidationError) -> str:
         elif message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
         parts.append(f"{field}: {message}")
+    if len(errors) > MAX_NAMED_ERRORS:
+        parts.append(f"and {len(errors) - MAX_NAMED_ERRORS} more")
     return "; ".join(parts)
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    """The field's JSON name (`a.b` when nested), printable and at most
+    `MAX_FIELD_NAME_CHARS` long: an unknown name is the client's text, of any length."""
+    name = _UNPRINTABLE.sub("?", ".".join(str(part) for part in loc)) or "row"
+    return name if len(name) <= MAX_FIELD_NAME_CHARS else name[: MAX_FIELD_NAME_CHARS - 1] + "…"
 
 
 def _json_type(value: Any) -> str:

@@ -77,6 +77,10 @@ class ChunkPlanner:
         return sorted((c, n) for c, n in self.rows_per_chunk.items() if n)
 
 
+STORED_ROW_OVERHEAD = 16
+"""Bytes a stored row may take beyond its share of the body: its `[index, ...]` wrapping
+(the rows of a job hold at most `max_body_bytes` + this many bytes per row in Redis)."""
+
 WriteRows = Callable[[dict[int, list[bytes]], dict[int, int]], None]
 """Stores `{chunk: texts}` and `{index: chunk}` of the moved rows: each text is one encoded
 `[index, row]` item or a comma-separated run of them (`JobStore.write_rows`)."""
@@ -137,13 +141,26 @@ class _Batcher:
     pending: dict[int, list[bytes]] = field(default_factory=lambda: defaultdict(list))
     moved: dict[int, int] = field(default_factory=dict)
     buffered: int = 0
+    stored_bytes: int = 0
+
+    def _count_stored(self, text: bytes) -> None:
+        """Refuse rows whose stored form outgrows the body limit (`STORED_ROW_OVERHEAD`)."""
+        self.stored_bytes += len(text) + 1
+        allowed = self.limits.max_body_bytes + STORED_ROW_OVERHEAD * self.planner.count
+        if self.stored_bytes > allowed:
+            raise BodyTooLarge(
+                f"The rows take more than the body limit of {self.limits.max_body_bytes} "
+                "bytes once stored (numbers such as 1e15 are stored written out)."
+            )
 
     async def add(self, rows: Iterable[Any]) -> None:
         for row in rows:
             if self.planner.count >= self.limits.max_rows:
                 raise self._too_many()
             index, chunk, is_moved = self.planner.place(usable_key(self.spec, row))
-            self.pending[chunk].append(self.guard.encode(index, row))
+            item = self.guard.encode(index, row)
+            self._count_stored(item)
+            self.pending[chunk].append(item)
             if is_moved:
                 self.moved[index] = chunk
             self.buffered += 1
@@ -171,6 +188,7 @@ class _Batcher:
                 await self.add(part)
                 continue
             self.pending[self.planner.place_home(len(part), keys)].append(text_part)
+            self._count_stored(text_part)
             self.buffered += len(part)
             if self.buffered >= self.flush_rows:
                 await self.flush()

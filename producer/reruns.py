@@ -23,6 +23,9 @@ from claimpay.jobstore import JobStore
 from producer.errors import RerunBusy
 
 BUSY = "A retry of this job is being prepared."
+MAX_ATTEMPTS_KEPT = 3
+"""Earlier results a rerun row keeps (the latest ones): rounds of reruns must not grow a
+job's history in Redis without end."""
 
 
 @dataclass
@@ -81,7 +84,8 @@ def _collect(
         earlier = store.attempts(meta.job_id, chosen)
         for index in chosen:
             item = wanted[index]
-            history[item.position] = [*earlier.get(item.position, []), _attempt(item)]
+            attempts = [*earlier.get(item.position, []), _attempt(item)]
+            history[item.position] = attempts[-MAX_ATTEMPTS_KEPT:]
             uncounted.update(_counted_as(item.status))
     return plan, rows, history, uncounted
 

@@ -11,6 +11,7 @@ import pytest
 
 from claimpay.entities import CLAIM_PROMPT_PAY
 from claimpay.envelope import (
+    MAX_ROW_MESSAGE_BYTES,
     Outcome,
     RowStatus,
     decode_outcomes,
@@ -145,3 +146,14 @@ def test_stream_envelope_consumes_its_input_a_batch_at_a_time() -> None:
     assert seen == [0, 1]
     parts.extend(stream)
     assert len(parse(parts)["data"]) == 5
+
+
+def test_a_stored_message_is_bounded_in_utf8_bytes_and_printable() -> None:
+    long = "Rejected by the database: " + "é\t" * 5_000
+    body = outcome(3, RowStatus.REJECTED, 7, long).body
+    assert body is not None
+    assert len(body.encode()) <= MAX_ROW_MESSAGE_BYTES
+    assert body.endswith("…")
+    assert body.startswith("Rejected by the database: é?é?")
+    short = "tax_ID: String should have at most 32 characters"
+    assert outcome(4, RowStatus.INVALID, 8, short).body == short

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from claimpay.entities import CLAIM_PROMPT_PAY, PLACE_CODES, EntitySpec
 from claimpay.entities.base import as_naive_utc
 from claimpay.rows import (
+    MAX_FIELD_NAME_CHARS,
+    MAX_NAMED_ERRORS,
     InvalidRow,
     ValidRow,
     row_dict_type,
@@ -303,3 +305,19 @@ def test_a_model_with_checks_a_dict_cannot_repeat_gets_no_dict_type() -> None:
     for model in (Checked, Defaulted, Stripping, Aliased):
         with pytest.raises(TypeError):
             row_dict_type(model)
+
+
+def test_a_row_of_many_bad_fields_names_the_first_few_then_counts_the_rest() -> None:
+    row = {**make_row(1), **{f"extra_{n:04d}": n for n in range(1_000)}, "tax_ID": 5}
+    message = invalid(row).message
+    assert message.startswith("tax_ID: Input should be a valid string; extra_0000: unknown field")
+    assert message.count("unknown field") == MAX_NAMED_ERRORS - 1
+    assert message.endswith(f"; and {1_001 - MAX_NAMED_ERRORS} more")
+    assert len(message) < 300
+
+
+def test_a_long_or_unprintable_field_name_is_cut_and_made_printable() -> None:
+    message = invalid({**make_row(1), "n" * 60_000: 1, "a\x00\x1bb": 2}).message
+    assert f"{'n' * (MAX_FIELD_NAME_CHARS - 1)}…: unknown field" in message
+    assert "a??b: unknown field" in message
+    assert len(message) < 200

@@ -15,6 +15,7 @@ import orjson
 from sqlalchemy import create_engine, text
 
 from producer.idempotency import IdempotencyKeys
+from producer.reruns import MAX_ATTEMPTS_KEPT
 from tests.factories import API_KEY, make_row, make_rows
 from tests.unit.producer.conftest import Api
 from worker.chunks import give_up_chunk
@@ -143,6 +144,24 @@ def test_retry_reruns_only_the_failed_rows_and_keeps_their_history(
     nothing = api.client.post(f"/jobs/{job_id}/retry", headers=auth_headers())
     assert nothing.status_code == 200
     context.engines.dispose()
+
+
+def test_rounds_of_reruns_keep_only_the_latest_attempts(api: Api, auth_headers: Headers) -> None:
+    rows = [make_row(1), {**make_row(2), "unknown": 1}]
+    job_id = submit(api, rows, auth_headers()).json()["data"]["jobId"]
+    api.run_queued()
+    for _ in range(MAX_ATTEMPTS_KEPT + 3):
+        retried = api.client.post(
+            f"/jobs/{job_id}/retry", headers=auth_headers(), params={"statuses": "400"}
+        )
+        assert retried.json()["data"]["retriedRows"] == 1
+        api.run_queued()
+    data = results(api, job_id, auth_headers()).json()["data"]
+    assert data[1]["status"] == 400
+    assert data[1]["attempts"] == [{"status": 400, "body": "unknown: unknown field"}] * (
+        MAX_ATTEMPTS_KEPT
+    )
+    assert "attempts" not in data[0]
 
 
 def test_results_filter_and_formats(api: Api, auth_headers: Headers) -> None:

@@ -13,13 +13,20 @@ import pytest
 
 from claimpay.entities import CLAIM_PROMPT_PAY
 from producer.intake import ChunkPlanner, MalformedBody, receive_array
+from producer.limits import BodyTooLarge, IntakeLimits
 from tests.factories import make_row, make_rows
 
 RUN_SIZES = [0, 40, 10**9]
 RUN_IDS = ["a run per row", "short runs", "one run"]
 
 
-def receive(body: bytes, buffer_bytes: int, piece: int = 7, chunk_size: int = 3) -> Any:
+def receive(
+    body: bytes,
+    buffer_bytes: int,
+    piece: int = 7,
+    chunk_size: int = 3,
+    limits: IntakeLimits | None = None,
+) -> Any:
     stored: dict[int, list[Any]] = {}
     moved: dict[int, int] = {}
     planner = ChunkPlanner(chunk_size)
@@ -35,7 +42,13 @@ def receive(body: bytes, buffer_bytes: int, piece: int = 7, chunk_size: int = 3)
 
     async def run() -> int:
         return await receive_array(
-            pieces(), CLAIM_PROMPT_PAY, planner, write, flush_rows=4, buffer_bytes=buffer_bytes
+            pieces(),
+            CLAIM_PROMPT_PAY,
+            planner,
+            write,
+            flush_rows=4,
+            buffer_bytes=buffer_bytes,
+            limits=limits,
         )
 
     total = anyio.run(run)
@@ -167,3 +180,16 @@ def test_a_failed_write_fails_the_intake() -> None:
     with pytest.raises(ConnectionError):
         _feed(orjson.dumps(make_rows(200)), write)
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("buffer_bytes", RUN_SIZES, ids=RUN_IDS)
+def test_rows_whose_stored_form_outgrows_the_body_limit_are_refused(buffer_bytes: int) -> None:
+    # `1e15` is stored written out, `1000000000000000.0`: 4.5 times its text.
+    row = b'{"claimPromptPay_Key": 1, "x": [' + b",".join([b"1e15"] * 200) + b"]}"
+    body = b"[" + b",".join([row] * 20) + b"]"
+    limits = IntakeLimits(max_body_bytes=len(body) + 100)
+    with pytest.raises(BodyTooLarge, match="once stored"):
+        receive(body, buffer_bytes, limits=limits)
+    plain = b"[" + b",".join([row.replace(b"1e15", b"7")] * 20) + b"]"
+    total, _, _, _ = receive(plain, buffer_bytes, limits=IntakeLimits(len(plain)))
+    assert total == 20
