@@ -50,15 +50,15 @@ def production_problems(
     api_keys: Collection[str],
     jwt_algorithms: Iterable[str],
     jwt_secret: str,
-    webhook_secret: str = "",
+    webhook_secret: str | None = None,
 ) -> list[str]:
     """Everything that makes these settings unsafe outside development, in plain words
     (never quoting a value).
 
     `jwt_algorithms`: every algorithm the settings accept or sign with; `jwt_secret`: the
-    HMAC secret, empty when unset; `webhook_secret`: the webhooks' HMAC key, empty when
-    unset (callbacks are then refused). Values, not `Settings`, so this module needs no
-    import of the settings that call it.
+    HMAC secret, empty when unset; `webhook_secret`: the webhooks' HMAC key, None when
+    unset (callbacks are then refused; an empty one would sign with an empty key).
+    Values, not `Settings`, so this module needs no import of the settings that call it.
     """
     problems: list[str] = []
     if not api_keys:
@@ -68,7 +68,7 @@ def production_problems(
             f"CLAIMPAY_API_KEYS has {short} plaintext key(s) shorter than {MIN_API_KEY_CHARS} "
             "characters (use longer random keys, or configure a key as its sha256: hash)"
         )
-    if webhook_secret and (why := weak_secret(webhook_secret)):
+    if webhook_secret is not None and (why := weak_secret(webhook_secret)):
         problems.append(f"CLAIMPAY_WEBHOOK_SECRET {why}")
     uses_hmac = any(a in HMAC_ALGORITHMS for a in jwt_algorithms)
     if uses_hmac and not jwt_secret:

@@ -232,7 +232,7 @@ class Settings(BaseSettings):
             self.api_keys,
             [*self.accepted_jwt_algorithms(), self.jwt_algorithm],
             self.jwt_secret.get_secret_value() if self.jwt_secret else "",
-            self.webhook_secret.get_secret_value() if self.webhook_secret else "",
+            None if self.webhook_secret is None else self.webhook_secret.get_secret_value(),
         )
         if problems:
             raise ValueError("env=prod refuses to start: " + "; ".join(problems))
