@@ -52,7 +52,12 @@ def api(
                 conn.execute(text(INSERT_CLAIM), {"key": key})
             conn.execute(text(INSERT_PLACE), {"code": "ZK1"})
         engine.dispose()
-    env = {**stack_env, "CLAIMPAY_DATABASES": json.dumps({"acme": pg_url, "demo": sqlite_url})}
+    env = {
+        **stack_env,
+        "CLAIMPAY_DATABASES": json.dumps({"acme": pg_url, "demo": sqlite_url}),
+        "CLAIMPAY_KEY_PREFIX": stack_env["CLAIMPAY_KEY_PREFIX"] + "-keys",
+        "CLAIMPAY_RATE_LIMIT_PER_S": "0",  # many calls in a row; the limit is not tested here
+    }
     with TestClient(create_app(stack_settings(env)), raise_server_exceptions=False) as client:
         yield client
 
