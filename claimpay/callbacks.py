@@ -60,7 +60,7 @@ def _host_problem(host: str, *, bracketed: bool) -> str | None:
     labels = name.split(".")
     if _NUMERIC_LABEL.fullmatch(labels[-1]):  # WHATWG: a host ending in a number is IPv4
         try:
-            ipaddress.IPv4Address(name)
+            ipaddress.IPv4Address(host)  # `127.0.0.1.` too is refused
         except ValueError:
             return "has an IPv4 address that is not four decimal numbers (0-255)"
         return None

@@ -87,6 +87,8 @@ def test_delivery_skips_a_host_no_longer_allowed(
         "http://127.1/hook",
         "http://2130706433/hook",
         "http://1.2.3.4.5/hook",
+        "http://127.0.0.1./hook",
+        "http://%31%32%37.0.0.1/hook",
         "http://hooks.example.com/a\r\nX-Injected: 1",
         "http://hooks.example.com/\nb",
         "http://hooks.example.com/a b",
