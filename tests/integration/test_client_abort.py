@@ -23,7 +23,9 @@ from worker.migrate import upgrade
 pytestmark = pytest.mark.redis
 
 BUFFER_BYTES = 64 * 1024
+"""The intake's run size here (`CLAIMPAY_INTAKE_BUFFER_BYTES`)."""
 ROW = b'{"claimPromptPay_Key": 7, "group_ID": "GRP001"},'
+PREFIX = f"cpabort{secrets.token_hex(4)}"
 METRIC = 'claimpay_http_requests_total{method="PUT",route="/claim-prompt-pays-batch",status="%s"}'
 
 
@@ -32,7 +34,7 @@ def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ap
     workdir = tmp_path_factory.mktemp("abort")
     database = f"sqlite:///{workdir / 'demo.db'}"
     upgrade(database)
-    prefix = f"cpabort{secrets.token_hex(4)}"
+    prefix = PREFIX
     env = {
         "CLAIMPAY_REDIS_URL": redis_url,
         "CLAIMPAY_DATABASES": json.dumps({"demo": database}),
@@ -79,14 +81,16 @@ def count(api: ApiProcess, status: int) -> float:
 @pytest.mark.parametrize(
     ("sent_bytes", "idempotency_key"),
     [
-        (BUFFER_BYTES // 2, ""),  # parsed whole: the hang-up comes while buffering
-        (BUFFER_BYTES * 4, ""),  # parsed as a stream
+        (BUFFER_BYTES // 2, ""),  # the hang-up comes before the first run is cut
+        (BUFFER_BYTES * 4, ""),  # after a few runs were parsed and written
         (BUFFER_BYTES * 4, "abort-key-1"),
     ],
 )
 def test_a_client_hanging_up_mid_body_is_a_499_logged_once_at_info(
-    api: ApiProcess, sent_bytes: int, idempotency_key: str
+    api: ApiProcess, redis_url: str, sent_bytes: int, idempotency_key: str
 ) -> None:
+    redis = Redis.from_url(redis_url)
+    job_keys = set(redis.scan_iter(f"{PREFIX}:job:*"))
     before = count(api, 499), count(api, 500)
     log_start = len(api.log())
     hang_up_mid_body(api, sent_bytes, idempotency_key)
@@ -104,7 +108,10 @@ def test_a_client_hanging_up_mid_body_is_a_499_logged_once_at_info(
     assert aborts[0]["level"] == "INFO"
     assert aborts[0]["route"] == "/claim-prompt-pays-batch"
 
-    # The half-sent batch took nothing for good: the key's single job slot is free again.
+    # Nothing of the half-sent batch is kept, and the key's single job slot is free again.
+    assert set(redis.scan_iter(f"{PREFIX}:job:*")) == job_keys
+    redis.close()
+
     token = mint_token(JWT_SECRET, "u", 600)
     headers = {"x-api-key": API_KEY, "Authorization": f"Bearer {token}"}
     headers["vbasoftware-database"] = "demo"
