@@ -7,9 +7,8 @@ import os
 import pytest
 from pydantic import ValidationError
 
-from claimpay.keyring import hashed_key
 from claimpay.settings import Settings
-from tests.credentials import key_pair
+from tests.credentials import hashed_key, key_pair
 from tests.factories import API_KEY, JWT_SECRET, NARROW_KEY, make_settings
 
 STRONG = "Zq3v9Lr2Tx8Wm4Pk7Nd1Hs6Bf0Gj5Yc2Ue8Ra"
