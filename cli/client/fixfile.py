@@ -8,20 +8,21 @@ be submitted again: `row` (the 1-based position in the job), `line` (with line n
   `entry_*`/`update_*` last), then any other member
   a row was sent with (so an unknown field shows, and is refused until renamed). A cell
   holds the value as the CSV reader reads it back: text as is, numbers, `true`/`false`;
-  null and an absent field leave it empty (an empty cell omits the field). Cells are never
-  altered for spreadsheets, so that the file goes back exactly as it came.
+  null and an absent field leave it empty (an empty cell omits the field). A cell that
+  starts like a formula gets a leading `'` (`claimpay.csvcells`, as in every CSV export),
+  which the submit command takes off again in a file with an `error` column.
 - NDJSON and JSON: one object per row, `{"row", "error", ...the row as sent}`.
 """
 
 from __future__ import annotations
 
-import csv
 import tempfile
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 import orjson
 
+from claimpay.csvcells import FormulaSafeWriter
 from claimpay.entities import EntitySpec
 from cli.client.columns import entity_columns
 from cli.client.results import ResultItem
@@ -89,7 +90,7 @@ def write_fix_csv(rows: FixRows, out: IO[str], spec: EntitySpec) -> int:
             count += 1
         spool.seek(0)
         columns = [*annotations, *fields, *extra]
-        writer = csv.writer(out)
+        writer = FormulaSafeWriter(out)
         writer.writerow(columns)
         for line in spool:
             row = orjson.loads(line)

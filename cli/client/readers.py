@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 import ijson
 import orjson
 
+from claimpay.csvcells import FORMULA_STARTS
 from claimpay.entities import EntitySpec
 from cli.client.columns import CellError, Column, entity_columns, required_columns
 from cli.client.errors import InputError
@@ -123,15 +124,25 @@ def csv_rows(
         if header is None:
             raise InputError("the file is empty; the first line must be the header", 1)
         columns = _header_columns(header, spec)
+        fix_file = "error" in (name.strip() for name in header)
         for line, record in numbered_records(reader):
             try:
-                yield _typed_row(columns, record, line)
+                yield _typed_row(columns, _unquoted(record) if fix_file else record, line)
             except InputError as exc:
                 _bad(exc, bad)
     except csv.Error as exc:
         raise InputError(f"malformed CSV ({exc})", reader.line_num) from None
     except UnicodeDecodeError:
         raise InputError("the file is not UTF-8 text", reader.line_num + 1) from None
+
+
+def _unquoted(record: list[str]) -> list[str]:
+    """The cells of a fix-and-resend file without the `'` an export put before a cell that
+    starts like a formula (`claimpay.csvcells`)."""
+    return [
+        cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell
+        for cell in record
+    ]
 
 
 def _bad(error: InputError, bad: BadLines | None) -> None:

@@ -147,3 +147,17 @@ def test_the_submitted_file_is_remembered_per_job(tmp_path: Path) -> None:
     assert recall("b" * 32, state) is None
     source.write_text("claimPromptPay_Key\n1\n2\n")
     assert found.changed()
+
+
+def test_a_formula_like_cell_is_neutralised_in_the_fix_file_and_restored_on_submit(
+    tmp_path: Path,
+) -> None:
+    sent = {"claimPromptPay_Key": 8, "group_ID": "=HYPERLINK(1)", "plan_ID": "-PPO"}
+    out = io.StringIO()
+    write_fix_csv(FixRows([failed(3, "=SUM(A1)", sent)]), out, CLAIM_PROMPT_PAY)
+    table = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert (table[0]["group_ID"], table[0]["plan_ID"]) == ("'=HYPERLINK(1)", "'-PPO")
+    assert table[0]["error"] == "'=SUM(A1)"
+    path = tmp_path / "fix.csv"
+    path.write_text(out.getvalue(), encoding="utf-8")
+    assert body_rows(path, InputFormat.CSV) == [sent]
