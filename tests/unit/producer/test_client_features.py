@@ -197,10 +197,11 @@ def test_csv_results_neutralise_cells_that_start_like_formulas(
     api.run_queued()
     as_csv = results(api, job_id, {**auth_headers(), "Accept": "text/csv"})
     table = list(csv.reader(io.StringIO(as_csv.text)))
-    assert table[1][:2] == ["1", "400"]
-    assert table[1][2].startswith("'=HYPERLINK(")
-    assert table[2][:2] == ["-5", "201"]
-    assert table[3][2].startswith("'@SUM(A1)")
+    assert table[0][:4] == ["row", "id", "status", "body"]
+    assert table[1][:3] == ["1", "1", "400"]
+    assert table[1][3].startswith("'=HYPERLINK(")
+    assert table[2][:3] == ["2", "-5", "201"]
+    assert table[3][3].startswith("'@SUM(A1)")
     assert not any(cell.startswith(("=", "+", "@")) for row in table for cell in row)
 
 

@@ -119,9 +119,11 @@ def test_csv_cells_that_start_like_formulas_are_neutralised() -> None:
     out = io.StringIO()
     write_csv(items, out)
     rows = list(csv.reader(io.StringIO(out.getvalue())))
-    assert rows[1] == ["'=1+1", "400", "'" + formula]
-    assert rows[2] == ["-7", "400", "'@SUM(A1)"]
-    assert rows[3] == ["'-x", "201", "Created"]
+    assert [row[1:] for row in rows[1:]] == [
+        ["'=1+1", "400", "'" + formula],
+        ["-7", "400", "'@SUM(A1)"],
+        ["'-x", "201", "Created"],
+    ]
 
 
 def test_a_composite_key_is_joined() -> None:
