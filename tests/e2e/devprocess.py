@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -46,9 +47,15 @@ def start_dev(
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C, as a user stops it: its children run in sessions of their own, so a kill of
+    `claimpay dev` alone would leave them running. Killed only if it does not stop."""
     if process.poll() is None:
-        process.kill()
-        process.wait()
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def the_cli_environment(banner: str) -> dict[str, str]:
