@@ -22,6 +22,10 @@ from claimpay.settings import get_settings
 log = logging.getLogger("claimpay.producer")
 
 
+REFUSED_LINGER_S = 2.0
+"""How long a refused connection still reads (and drops) what its client sends."""
+
+
 class HeadRefused(Exception):
     """Raised inside the parser to stop it once a request's head has been refused."""
 
@@ -118,4 +122,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             + b"\r\nconnection: close\r\n\r\n"
             + reason
         )
-        self.transport.close()
+        # A lingering close: end our side after the answer, but go on reading (and dropping)
+        # what the client still sends for a while. Closing at once with its bytes unread
+        # would make the kernel reset the connection, and the client would lose the answer.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(REFUSED_LINGER_S, self.transport.close)
+        else:
+            self.transport.close()
