@@ -4,6 +4,7 @@ HTTP server: streamed request bodies, and the server's memory read from /proc.""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -15,6 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tests.factories import API_KEY, JWT_SECRET
+from tests.integration.namespaces import purge_namespace
+from worker.migrate import upgrade
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60.0
@@ -69,6 +74,29 @@ def running_api(env: Mapping[str, str], log_path: Path) -> Iterator[ApiProcess]:
         yield api
     finally:
         _stop(process)
+
+
+@contextlib.contextmanager
+def sqlite_api(redis_url: str, workdir: Path, prefix: str, **settings: str) -> Iterator[ApiProcess]:
+    """`running_api` on a fresh SQLite database `demo`, under its own Redis key prefix and
+    queue (purged afterwards), with the test API key and JWT secret, and `settings`
+    (`CLAIMPAY_...` variables) on top."""
+    database = f"sqlite:///{workdir / 'demo.db'}"
+    upgrade(database)
+    env = {
+        "CLAIMPAY_REDIS_URL": redis_url,
+        "CLAIMPAY_DATABASES": json.dumps({"demo": database}),
+        "CLAIMPAY_API_KEYS": json.dumps({API_KEY: ["*"]}),
+        "CLAIMPAY_JWT_SECRET": JWT_SECRET,
+        "CLAIMPAY_KEY_PREFIX": prefix,
+        "CLAIMPAY_QUEUE": prefix,
+        **settings,
+    }
+    try:
+        with running_api(env, workdir / "api.log") as api:
+            yield api
+    finally:
+        purge_namespace(env)
 
 
 def _wait_until_live(api: ApiProcess) -> None:

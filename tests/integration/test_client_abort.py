@@ -17,8 +17,7 @@ from redis import Redis
 
 from producer.tokens import mint_token
 from tests.factories import API_KEY, JWT_SECRET
-from tests.integration.api_process import ApiProcess, running_api
-from worker.migrate import upgrade
+from tests.integration.api_process import ApiProcess, sqlite_api
 
 pytestmark = pytest.mark.redis
 
@@ -31,29 +30,16 @@ METRIC = 'claimpay_http_requests_total{method="PUT",route="/claim-prompt-pays-ba
 
 @pytest.fixture(scope="module")
 def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
-    workdir = tmp_path_factory.mktemp("abort")
-    database = f"sqlite:///{workdir / 'demo.db'}"
-    upgrade(database)
-    prefix = PREFIX
-    env = {
-        "CLAIMPAY_REDIS_URL": redis_url,
-        "CLAIMPAY_DATABASES": json.dumps({"demo": database}),
-        "CLAIMPAY_API_KEYS": json.dumps({API_KEY: ["*"]}),
-        "CLAIMPAY_JWT_SECRET": JWT_SECRET,
-        "CLAIMPAY_KEY_PREFIX": prefix,
-        "CLAIMPAY_QUEUE": prefix,
-        "CLAIMPAY_LOG_FORMAT": "json",
-        "CLAIMPAY_LOG_LEVEL": "INFO",
-        "CLAIMPAY_INTAKE_BUFFER_BYTES": str(BUFFER_BYTES),
-        "CLAIMPAY_MAX_ACTIVE_JOBS_PER_KEY": "1",
-    }
-    with running_api(env, workdir / "api.log") as process:
+    with sqlite_api(
+        redis_url,
+        tmp_path_factory.mktemp("abort"),
+        PREFIX,
+        CLAIMPAY_LOG_FORMAT="json",
+        CLAIMPAY_LOG_LEVEL="INFO",
+        CLAIMPAY_INTAKE_BUFFER_BYTES=str(BUFFER_BYTES),
+        CLAIMPAY_MAX_ACTIVE_JOBS_PER_KEY="1",
+    ) as process:
         yield process
-    redis = Redis.from_url(redis_url)
-    stale = list(redis.scan_iter(f"{prefix}:*"))
-    if stale:
-        redis.delete(*stale)
-    redis.close()
 
 
 def hang_up_mid_body(api: ApiProcess, sent_bytes: int, idempotency_key: str = "") -> None:

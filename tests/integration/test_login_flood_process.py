@@ -18,9 +18,7 @@ from claimpay.passwords import hash_password
 from producer.tokens import mint_token
 from tests.credentials import basic
 from tests.factories import API_KEY, JWT_SECRET
-from tests.integration.api_process import ApiProcess, running_api
-from tests.integration.namespaces import purge_namespace
-from worker.migrate import upgrade
+from tests.integration.api_process import ApiProcess, sqlite_api
 
 pytestmark = pytest.mark.redis
 
@@ -29,28 +27,19 @@ FLOOD = 100
 
 @pytest.fixture(scope="module")
 def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
-    workdir = tmp_path_factory.mktemp("loginflood")
-    database = f"sqlite:///{workdir / 'demo.db'}"
-    upgrade(database)
-    prefix = f"cplogin{secrets.token_hex(4)}"
-    env = {
-        "CLAIMPAY_REDIS_URL": redis_url,
-        "CLAIMPAY_DATABASES": json.dumps({"demo": database}),
-        "CLAIMPAY_API_KEYS": json.dumps({API_KEY: ["*"]}),
-        "CLAIMPAY_JWT_SECRET": JWT_SECRET,
-        "CLAIMPAY_KEY_PREFIX": prefix,
-        "CLAIMPAY_QUEUE": prefix,
-        "CLAIMPAY_RATE_LIMIT_PER_S": "0",
-        "CLAIMPAY_LOGIN_CONCURRENCY": "2",
-        "CLAIMPAY_LOGIN_QUEUE": "20",
+    with sqlite_api(
+        redis_url,
+        tmp_path_factory.mktemp("loginflood"),
+        f"cplogin{secrets.token_hex(4)}",
+        CLAIMPAY_RATE_LIMIT_PER_S="0",
+        CLAIMPAY_LOGIN_CONCURRENCY="2",
+        CLAIMPAY_LOGIN_QUEUE="20",
         # The production cost (64 MiB, 3 passes): each check takes a real fraction of a second.
-        "CLAIMPAY_USERS": json.dumps(
+        CLAIMPAY_USERS=json.dumps(
             {"loader": {"password_hash": hash_password("right"), "databases": ["demo"]}}
         ),
-    }
-    with running_api(env, workdir / "api.log") as process:
+    ) as process:
         yield process
-    purge_namespace(env)
 
 
 def test_other_callers_are_answered_while_wrong_passwords_are_checked(api: ApiProcess) -> None:

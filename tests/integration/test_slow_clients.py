@@ -16,9 +16,7 @@ from redis import Redis
 
 from producer.tokens import mint_token
 from tests.factories import API_KEY, JWT_SECRET, make_rows
-from tests.integration.api_process import ApiProcess, running_api
-from tests.integration.namespaces import purge_namespace
-from worker.migrate import upgrade
+from tests.integration.api_process import ApiProcess, sqlite_api
 
 pytestmark = pytest.mark.redis
 
@@ -28,25 +26,16 @@ PREFIX = f"cpslow{secrets.token_hex(4)}"
 
 @pytest.fixture(scope="module")
 def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
-    workdir = tmp_path_factory.mktemp("slowclients")
-    database = f"sqlite:///{workdir / 'demo.db'}"
-    upgrade(database)
-    prefix = PREFIX
-    env = {
-        "CLAIMPAY_REDIS_URL": redis_url,
-        "CLAIMPAY_DATABASES": json.dumps({"demo": database}),
-        "CLAIMPAY_API_KEYS": json.dumps({API_KEY: ["*"]}),
-        "CLAIMPAY_JWT_SECRET": JWT_SECRET,
-        "CLAIMPAY_KEY_PREFIX": prefix,
-        "CLAIMPAY_QUEUE": prefix,
-        "CLAIMPAY_RATE_LIMIT_PER_S": "0",
-        "CLAIMPAY_MAX_ACTIVE_JOBS_PER_KEY": "0",
-        "CLAIMPAY_HEADER_TIMEOUT_S": str(IDLE_S),
-        "CLAIMPAY_BODY_IDLE_TIMEOUT_S": str(IDLE_S),
-    }
-    with running_api(env, workdir / "api.log") as process:
+    with sqlite_api(
+        redis_url,
+        tmp_path_factory.mktemp("slowclients"),
+        PREFIX,
+        CLAIMPAY_RATE_LIMIT_PER_S="0",
+        CLAIMPAY_MAX_ACTIVE_JOBS_PER_KEY="0",
+        CLAIMPAY_HEADER_TIMEOUT_S=str(IDLE_S),
+        CLAIMPAY_BODY_IDLE_TIMEOUT_S=str(IDLE_S),
+    ) as process:
         yield process
-    purge_namespace(env)
 
 
 def exchange(api: ApiProcess, *parts: bytes, pause_s: float = 0.0) -> bytes:
