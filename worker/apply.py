@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Engine, Table
@@ -100,7 +101,7 @@ def apply_valid(
                 if not isolate and is_row_rejection(exc):
                     raise _RowRejected from exc
                 raise
-            outcomes = sorted(invalid + applied, key=_by_position)
+            outcomes = _in_order(invalid, applied)
             ledger.record(conn, job_id, chunk_no, outcomes, now)
         return outcomes
 
@@ -143,7 +144,7 @@ def _rehearse(
         outcome(item.position, RowStatus(item.status), item.key, WOULD.get(item.status, item.body))
         for item in applied
     ]
-    return sorted(invalid + would, key=_by_position)
+    return _in_order(invalid, would)
 
 
 def _stored_or_raise(engine: Engine, job_id: str, chunk_no: int) -> list[Outcome]:
@@ -160,8 +161,14 @@ def failed_valid(
     """Outcomes for a chunk that could not be applied: invalid rows keep their 400, every
     valid row gets `status` with `body`."""
     failed = [outcome(index, status, values[spec.key_column], body) for index, values in valid]
-    return sorted(invalid + failed, key=_by_position)
+    return sorted(invalid + failed, key=_POSITION)
 
 
-def _by_position(item: Outcome) -> int:
-    return item.position
+def _in_order(invalid: list[Outcome], others: list[Outcome]) -> list[Outcome]:
+    """Both lists as one in input order; `others` (`upsert_rows`' outcomes) are in order."""
+    if not invalid:
+        return others
+    return sorted(invalid + others, key=_POSITION)
+
+
+_POSITION = attrgetter("position")

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import repeat
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -23,9 +25,12 @@ from worker.errors import is_row_rejection
 from worker.upsert.fields import Defaults
 from worker.upsert.strategies import strategy_for
 
-CREATED, UPDATED = RowStatus.CREATED, RowStatus.UPDATED  # read per row: module names are cheaper
-
 IndexedRow = tuple[int, dict[str, Any]]
+
+_STATUS = (RowStatus.UPDATED, RowStatus.CREATED)
+"""Status by `created` (False, True)."""
+_POSITION = attrgetter("position")
+_INDEX, _VALUES = itemgetter(0), itemgetter(1)
 
 
 def upsert_rows(
@@ -48,13 +53,19 @@ def upsert_rows(
     strategy = strategy_for(conn.dialect.name)
     defaults = Defaults(now, _fit(table, "entry_user", user), _fit(table, "update_user", user))
 
+    key_of = itemgetter(key_column)
+
     def apply(wave: list[IndexedRow]) -> list[Outcome]:
-        created = strategy(conn, table, key_column, [values for _, values in wave], defaults)
-        # Built directly: both statuses have a standard body (None), and this runs per row.
-        return [
-            Outcome(index, CREATED if was_created else UPDATED, None, values[key_column])
-            for (index, values), was_created in zip(wave, created, strict=True)
-        ]
+        rows = list(map(_VALUES, wave))
+        created = strategy(conn, table, key_column, rows, defaults)
+        if len(created) != len(wave):
+            raise RuntimeError(f"{len(created)} results for {len(wave)} rows")
+        # Both statuses have a standard body (None). Built at C speed (`tuple.__new__` of
+        # the fields, as `Outcome._make` does without its Python call): this runs per row.
+        fields = zip(
+            map(_INDEX, wave), map(_STATUS.__getitem__, created), repeat(None), map(key_of, rows)
+        )
+        return list(map(tuple.__new__, repeat(Outcome), fields))
 
     def apply_isolating(wave: list[IndexedRow]) -> list[Outcome]:
         try:
@@ -72,13 +83,13 @@ def upsert_rows(
     outcomes: list[Outcome] = []
     for wave in waves(rows, key_column):
         outcomes.extend(apply_isolating(wave) if isolate else apply(wave))
-    outcomes.sort(key=lambda item: item.position)
+    outcomes.sort(key=_POSITION)  # a chunk's rows are mostly in order already: O(n) then
     return outcomes
 
 
 def waves(rows: Sequence[IndexedRow], key_column: str) -> list[list[IndexedRow]]:
     """Split rows so wave k holds each key's k-th occurrence, input order kept within."""
-    if len({values[key_column] for _, values in rows}) == len(rows):
+    if len(set(map(itemgetter(key_column), map(_VALUES, rows)))) == len(rows):
         return [list(rows)] if rows else []  # every key once: one wave
     seen: dict[Any, int] = {}
     result: list[list[IndexedRow]] = []
