@@ -80,6 +80,8 @@ class BenchResults:
     postgres: Throughput | None = None
     sqlite: Throughput | None = None
     latency: LatencySummary | None = None
+    variants: dict[str, Throughput] = field(default_factory=dict)
+    """claimpay end to end on PostgreSQL, once per body of `bench.variants`, by name."""
     big_limit_psql: Throughput | None = None
     """The `psql` limit on the big (memory) request's rows."""
     memory: MemoryPeak | None = None

@@ -35,6 +35,7 @@ from bench.measures import (
 )
 from bench.servers import check_servers, redis_namespace, scratch_database, server_versions
 from bench.stack import Stack, stack_for
+from bench.variants import VARIANTS, prepare_variant
 from claimpay.settings import Settings
 
 Say = Callable[[str], None]
@@ -197,6 +198,16 @@ def _claimpay(
             ]
         )
         steps.rate(results.sqlite)
+    for variant in VARIANTS:
+        prepared = prepare_variant(batches.workdir, variant, batch)
+        name = f"variant-{variant.name}"
+        results.bodies[name] = Body(prepared.rows, prepared.body_bytes, variant.label)
+        title = f"claimpay end to end, PostgreSQL, a body not tuned for: {variant.label}"
+        with steps.step(name, f"{title} ({prepared.body_bytes / 1e6:,.1f} MB)"):
+            measured = e2e.end_to_end(client, stack, pg, prepared, prepared.body(), redis_pid)
+            results.variants[variant.name] = measured
+            steps.rate(measured)
+            steps.phases(measured)
     title = f"{config.latency_batches} batches of {config.latency_rows} rows"
     with steps.step("latency", title):
         results.latency = lat = latency.small_batches(
