@@ -305,6 +305,7 @@ class JobStore(ProducerQueries):
                 keys.started,
                 self.store_keys.active,
                 self.store_keys.stats,
+                self.store_keys.ended,
             ],
             args=[
                 chunk_no,
@@ -333,7 +334,13 @@ class JobStore(ProducerQueries):
         """Ask for the job to stop: chunks not started are skipped. Returns the new state."""
         keys = self.keys(job_id)
         result = self._cancel(
-            keys=[keys.meta, keys.done, self.store_keys.active, self.store_keys.stats],
+            keys=[
+                keys.meta,
+                keys.done,
+                self.store_keys.active,
+                self.store_keys.stats,
+                self.store_keys.ended,
+            ],
             args=[utc_now_iso(), job_id, self.ttl_s],
         )
         return JobState(text(result)) if result else None

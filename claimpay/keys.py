@@ -17,6 +17,12 @@ class StoreKeys:
         return f"{self.prefix}:active"
 
     @property
+    def ended(self) -> str:
+        """Pub/sub channel: the ID of each job as it ends (completed or cancelled), for
+        the requests waiting on it (`Prefer: wait`)."""
+        return f"{self.prefix}:ended"
+
+    @property
     def sweep_lock(self) -> str:
         """String with a TTL: whoever sets it runs this interval's recovery sweep."""
         return f"{self.prefix}:sweep-lock"

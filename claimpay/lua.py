@@ -66,7 +66,7 @@ end
 return 0
 """
 
-# KEYS: meta, done, results, rows, lease, started, active, stats.
+# KEYS: meta, done, results, rows, lease, started, active, stats, ended (channel).
 # ARGV: chunk_no, results, processed, created, updated, not_processed, failed,
 #       finished_at, ttl_s, job_id, keep_rows (1: keep the rows for a rerun),
 #       round (the rerun round the recorder applied), then the duration histogram's
@@ -116,6 +116,7 @@ if redis.call('SCARD', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'chunks'
   restate(KEYS[1], ARGV[10], redis.call('HGET', KEYS[1], 'state'), final, ARGV[9])
   redis.call('HSET', KEYS[1], 'state', final, 'finishedAt', ARGV[8])
   redis.call('ZREM', KEYS[7], ARGV[10])
+  redis.call('PUBLISH', KEYS[9], ARGV[10])
   local first_round = tonumber(ARGV[12]) == 0
   if first_round then redis.call('HINCRBY', KEYS[8], 'jobs:' .. final, 1) end
   if final == 'completed' and first_round then
@@ -147,7 +148,7 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
 """
 
-# KEYS: meta, done, active, stats. ARGV: finished_at, job_id, ttl_s.
+# KEYS: meta, done, active, stats, ended (channel). ARGV: finished_at, job_id, ttl_s.
 # Returns the job's state after the request, or false when there is no such job.
 CANCEL_JOB = (
     NOW
@@ -163,6 +164,7 @@ if redis.call('SCARD', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'chunks'
   redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finishedAt', ARGV[1])
   redis.call('ZREM', KEYS[3], ARGV[2])
   redis.call('HINCRBY', KEYS[4], 'jobs:cancelled', 1)
+  redis.call('PUBLISH', KEYS[5], ARGV[2])
   return 'cancelled'
 end
 return 'cancelling'

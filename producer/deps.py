@@ -13,6 +13,7 @@ from claimpay.messaging import Enqueuer
 from claimpay.settings import Settings
 from producer.auth import DATABASE_HEADER, Caller
 from producer.gatekeeper import GatekeeperDep
+from producer.jobends import JobEnds
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class Services:
     settings: Settings
     store: JobStore
     enqueuer: Enqueuer
+    ends: JobEnds
+    """Wakes the requests waiting for a job's end (`Prefer: wait`)."""
 
 
 def get_services(request: Request) -> Services:

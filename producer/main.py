@@ -15,6 +15,7 @@ from claimpay.messaging import CeleryEnqueuer, Enqueuer, make_celery
 from claimpay.settings import Settings, get_settings
 from producer.deps import Services
 from producer.gatekeeper import Gatekeeper
+from producer.jobends import JobEnds
 from producer.openapi import API_DESCRIPTION, install_openapi
 from producer.operations import install_operations
 from producer.problems import install_problem_handlers
@@ -43,11 +44,15 @@ def create_app(
         description=API_DESCRIPTION,
         swagger_ui_parameters={"validatorUrl": None},
     )
+    own_redis = store is None
+    store = store or make_job_store(settings)
     app.state.services = Services(
         settings=settings,
-        store=store or make_job_store(settings),
+        store=store,
         enqueuer=enqueuer or CeleryEnqueuer(make_celery(settings), settings.queue),
+        ends=JobEnds(store),
     )
+    app.router.on_shutdown.append(app.state.services.ends.close)
     # Refuses to start without the keys its token policy needs (RuntimeError).
     app.state.gatekeeper = Gatekeeper.build(settings, app.state.services.store)
     install_problem_handlers(app, store_retry_after_s=settings.retry_after_s)
@@ -69,7 +74,7 @@ def create_app(
         body_idle_timeout_s=settings.body_idle_timeout_s,
         body_min_bytes_per_s=settings.body_min_bytes_per_s,
     )
-    install_operations(app, settings, app.state.services.store, own_redis=store is None)
+    install_operations(app, settings, store, own_redis=own_redis)
     app.add_middleware(DropEmptyQueryParameters)
     install_openapi(app)
     return app

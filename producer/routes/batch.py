@@ -265,7 +265,7 @@ async def _answer(
     gone: Callable[[], Awaitable[bool]] | None = None,
 ) -> Response:
     """207 with every result if the job finishes within `wait_s`, else 202."""
-    meta = await until_terminal(services.store, meta, wait_s, gone)
+    meta = await until_terminal(services.store, meta, wait_s, gone, services.ends)
     headers = {"Location": f"/jobs/{meta.job_id}", **preference_applied(wait_s)}
     if wait_s and meta.state.terminal:
         response = results_response(services.store, meta)

@@ -95,7 +95,9 @@ def jobs_router(settings: Settings) -> APIRouter:
             visible_job, services, caller, job_id, vbasoftware_database
         )
         wait_s = preferred_wait_s(prefer, services.settings.max_wait_s)
-        meta = await until_terminal(services.store, meta, wait_s, request.is_disconnected)
+        meta = await until_terminal(
+            services.store, meta, wait_s, request.is_disconnected, services.ends
+        )
         [data] = await anyio.to_thread.run_sync(services.store.statuses, [meta])
         response = _json(envelope(data, job_id), 200)
         response.headers.update(preference_applied(wait_s))
