@@ -11,6 +11,7 @@ import fakeredis
 import pytest
 
 from claimpay.jobstore import JobStore
+from claimpay.logs import reset_context
 from producer.tokens import mint_token
 from tests.factories import API_KEY, JWT_SECRET
 from worker.engines import make_engine
@@ -35,6 +36,15 @@ def require_service(name: str, host: str, port: int) -> None:
     if IN_CI:
         pytest.fail(f"{message}, and CI=true requires it")
     pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_log_context() -> Iterator[None]:
+    """Every test starts with an empty log context: code that `bind`s outside any
+    `log_context` (a chunk run called directly) would otherwise leak into the next test."""
+    reset_context()
+    yield
+    reset_context()
 
 
 @pytest.fixture

@@ -74,13 +74,17 @@ class NodeHooks:
             self.started[task_id] = time.perf_counter()
             metrics.current().task_started()
 
-    def postrun(self, task_id: str = "", task: Any = None, state: str = "", **_: Any) -> None:
+    def postrun(
+        self, task_id: str = "", task: Any = None, state: str | None = "", **_: Any
+    ) -> None:
         if not self.ours(task):
             return
         began = self.started.pop(task_id, None)
         if began is not None:
             seconds = time.perf_counter() - began
-            metrics.current().task_ended(TASK_STATES.get(state, state.lower()), seconds)
+            # No state when the pool process running the task was killed mid-task.
+            ended = TASK_STATES.get(state, state.lower()) if state else "lost"
+            metrics.current().task_ended(ended, seconds)
         reset_context()
 
     def retry(self, sender: Any = None, **_: Any) -> None:
