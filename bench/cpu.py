@@ -55,7 +55,9 @@ def local_redis_pid(redis_url: str) -> int | None:
 
 class CpuMeter:
     """CPU seconds of the stack's processes, of the database server processes serving
-    them, and of Redis, between `start()` and `stop()`."""
+    them, and of Redis, between `start()` and `stop()`. A process that started meanwhile
+    (a pool process's first connection: a new PostgreSQL backend) counts whole; one that
+    ended meanwhile is not counted."""
 
     def __init__(
         self, stack: Stack, backends: Callable[[], list[int]], redis_pid: int | None
@@ -63,19 +65,27 @@ class CpuMeter:
         self.stack = stack
         self.backends = backends
         self.redis_pid = redis_pid
-        self._pids: dict[str, list[int]] = {}
-        self._before: dict[str, float] = {}
+        self._before: dict[str, dict[int, float]] = {}
 
     def start(self) -> None:
-        self._pids = {name: s.group_pids() for name, s in self.stack.services.items()}
-        self._pids["postgresql"] = self.backends()
-        self._pids["redis"] = [self.redis_pid] if self.redis_pid else []
         self._before = self._read()
 
     def stop(self) -> dict[str, float]:
         """CPU seconds per part since `start()`."""
         after = self._read()
-        return {name: round(after[name] - self._before[name], 2) for name in after}
+        return {
+            name: round(
+                sum(
+                    spent - self._before.get(name, {}).get(pid, 0.0) for pid, spent in pids.items()
+                ),
+                2,
+            )
+            for name, pids in after.items()
+        }
 
-    def _read(self) -> dict[str, float]:
-        return {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in self._pids.items()}
+    def _read(self) -> dict[str, dict[int, float]]:
+        """CPU seconds of each process, by part."""
+        pids = {name: s.group_pids() for name, s in self.stack.services.items()}
+        pids["postgresql"] = self.backends()
+        pids["redis"] = [self.redis_pid] if self.redis_pid else []
+        return {name: {pid: cpu_seconds(pid) for pid in found} for name, found in pids.items()}
