@@ -9,10 +9,12 @@ hold the offset they were sent with: a strategy stores them as naive UTC.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Table, bindparam, func, select
+from sqlalchemy import Connection, DateTime, Dialect, Table, bindparam, func, select
 
 from claimpay.entities.base import as_naive_utc
 from worker.upsert.fields import KEEP_ON_UPDATE, Defaults
@@ -25,6 +27,8 @@ def strategy_for(dialect: str) -> Strategy:
     """The fastest exact strategy for a dialect; the portable one for all others."""
     if dialect == "postgresql":
         return upsert_json
+    if dialect == "sqlite":
+        return upsert_sqlite
     return upsert_portable
 
 
@@ -40,12 +44,7 @@ def upsert_portable(
     blank = dict.fromkeys(table.c.keys())  # a row may leave out the columns it did not send
     dates = _utc_columns(table)
     rows = [_fill_updates(_naive_utc(blank | row, dates), defaults) for row in rows]
-    key = table.c[key_column]
-    keys = [row[key_column] for row in rows]
-    existing: set[Any] = set()
-    for start in range(0, len(keys), 10_000):
-        part = keys[start : start + 10_000]
-        existing.update(conn.execute(select(key).where(key.in_(part))).scalars())
+    existing = _existing_keys(conn, table, key_column, [row[key_column] for row in rows])
     updates = [row for row in rows if row[key_column] in existing]
     creates = [row for row in rows if row[key_column] not in existing]
     if updates:
@@ -55,6 +54,90 @@ def upsert_portable(
     if creates:
         conn.execute(table.insert(), [_fill_inserts(row, defaults) for row in creates])
     return [row[key_column] not in existing for row in rows]
+
+
+def upsert_sqlite(
+    conn: Connection,
+    table: Table,
+    key_column: str,
+    rows: Sequence[dict[str, Any]],
+    defaults: Defaults,
+) -> list[bool]:
+    """`upsert_portable`, its two executemany statements run as plain SQL: values are
+    bound as SQLAlchemy would bind them (its bind processors, one call per date), without
+    its per-row parameter building, which was about half the worker's CPU on SQLite."""
+    plain = _sqlite_statements(table, key_column, conn.dialect)
+    blank = dict.fromkeys(table.c.keys())
+    rows = [_fill_updates(_naive_utc(blank | row, plain.dates), defaults) for row in rows]
+    existing = _existing_keys(conn, table, key_column, [row[key_column] for row in rows])
+    is_new = [row[key_column] not in existing for row in rows]
+    updates = [row for row, new in zip(rows, is_new, strict=True) if not new]
+    creates = [_fill_inserts(row, defaults) for row, new in zip(rows, is_new, strict=True) if new]
+    if updates:
+        conn.exec_driver_sql(plain.update, plain.bound(updates, plain.update_columns))
+    if creates:
+        conn.exec_driver_sql(plain.insert, plain.bound(creates, plain.insert_columns))
+    return is_new
+
+
+def _existing_keys(conn: Connection, table: Table, key_column: str, keys: list[Any]) -> set[Any]:
+    key = table.c[key_column]
+    existing: set[Any] = set()
+    for start in range(0, len(keys), 10_000):
+        part = keys[start : start + 10_000]
+        existing.update(conn.execute(select(key).where(key.in_(part))).scalars())
+    return existing
+
+
+@dataclass(frozen=True)
+class _PlainStatements:
+    """A table's UPDATE and INSERT as plain SQL with `?` markers, the columns each binds in
+    order, and the bind processors of the columns that have one (dates, booleans)."""
+
+    update: str
+    update_columns: tuple[str, ...]
+    insert: str
+    insert_columns: tuple[str, ...]
+    processors: dict[str, Callable[[Any], Any]]
+    dates: tuple[str, ...]
+
+    def bound(self, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
+        values = list(map(itemgetter(*columns), rows))
+        converters = [self.processors.get(name) for name in columns]
+        if not any(converters):
+            return values
+        return [
+            tuple(
+                v if f is None or v is None else f(v) for f, v in zip(converters, row, strict=True)
+            )
+            for row in values
+        ]
+
+
+@lru_cache(maxsize=32)
+def _sqlite_statements(table: Table, key_column: str, dialect: Dialect) -> _PlainStatements:
+    quote = dialect.identifier_preparer.quote
+    names = [column.name for column in table.columns]
+    others = [name for name in names if name != key_column]
+    sets = ", ".join(
+        f"{quote(n)} = COALESCE(?, {quote(n)})" if n in KEEP_ON_UPDATE else f"{quote(n)} = ?"
+        for n in others
+    )
+    target = quote(table.name)
+    processors: dict[str, Callable[[Any], Any]] = {}
+    for column in table.columns:
+        processor = column.type.bind_processor(dialect)
+        if processor is not None:
+            processors[column.name] = processor
+    return _PlainStatements(
+        update=f"UPDATE {target} SET {sets} WHERE {quote(key_column)} = ?",  # noqa: S608
+        update_columns=(*others, key_column),
+        insert=f"INSERT INTO {target} ({', '.join(map(quote, names))}) "  # noqa: S608
+        f"VALUES ({', '.join('?' * len(names))})",
+        insert_columns=tuple(names),
+        processors=processors,
+        dates=_utc_columns(table),
+    )
 
 
 @lru_cache(maxsize=32)

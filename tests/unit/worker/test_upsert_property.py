@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,7 +26,7 @@ from tests.unit.worker.reference import (
     valid_rows,
 )
 from worker.apply import split_valid, split_valid_stored
-from worker.upsert import upsert_rows
+from worker.upsert import core, strategies, upsert_rows
 
 PROPERTY = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -76,3 +77,23 @@ def test_a_stored_chunk_validates_as_its_rows_do_one_by_one(batch: list[Generate
     assert [index for index, _ in stored_valid] == [
         index for index, row in enumerate(batch) if row.columns is not None
     ]
+
+
+@PROPERTY
+@given(batch=batches(), user=st.sampled_from(USERS))
+def test_the_plain_sqlite_statements_store_what_sqlalchemy_would(
+    engine: Engine, batch: list[GeneratedRow], user: str
+) -> None:
+    """`upsert_sqlite` binds its values itself: every stored byte must be what the portable
+    strategy (SQLAlchemy's statements and binding) stores for the same chunk."""
+    valid, _ = split_valid_stored(CLAIM_PROMPT_PAY, [stored_element(batch)])
+    stored = []
+    for strategy in (strategies.upsert_sqlite, strategies.upsert_portable):
+        chosen = mock.patch.object(core, "strategy_for", lambda _, chosen=strategy: chosen)
+        with chosen, engine.begin() as conn:
+            reset(conn)
+            outcomes = upsert_rows(conn, TABLE, KEY, valid, user=user, now=NOW)
+        with engine.connect() as conn:
+            raw = conn.exec_driver_sql(f"SELECT * FROM {TABLE.name} ORDER BY 1").fetchall()  # noqa: S608
+        stored.append((outcomes, raw))
+    assert stored[0] == stored[1]
