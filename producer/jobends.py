@@ -32,7 +32,7 @@ RECONNECT_S = (0.1, 0.5, 1.0, 2.0)
 """Pauses before the listener's successive reconnection attempts (the last repeats)."""
 CLIENT_NAME = "claimpay-job-ends"
 """The listener's connection's name in Redis (`CLIENT LIST`), before the key prefix."""
-READ_TIMEOUT_S = 1.0
+READ_TIMEOUT_S = 0.5
 """How long one read of the channel blocks: the listener's stop is seen this fast."""
 
 
@@ -74,7 +74,7 @@ class JobEnds:
         self._stop.set()
         thread = self._thread
         if thread is not None:
-            thread.join(timeout=READ_TIMEOUT_S + 1)
+            thread.join(timeout=READ_TIMEOUT_S + 0.1)
 
     def ended(self, job_id: str) -> None:
         """Wake the requests waiting on `job_id` (called by the listener)."""
@@ -99,7 +99,7 @@ class JobEnds:
             try:
                 self._subscribed()
                 failures = 0
-            except (RedisError, OSError) as exc:
+            except Exception as exc:  # Redis down or gone; never leave the thread
                 self._listening.clear()
                 pause = RECONNECT_S[min(failures, len(RECONNECT_S) - 1)]
                 failures += 1

@@ -41,10 +41,7 @@ def upsert_portable(
 ) -> list[bool]:
     """Read the wave's existing keys in one query, then one executemany UPDATE and one
     executemany INSERT. Exact inside the chunk's transaction (SQLite: `BEGIN IMMEDIATE`)."""
-    blank = dict.fromkeys(table.c.keys())  # a row may leave out the columns it did not send
-    dates = _utc_columns(table)
-    rows = [_fill_updates(_naive_utc(blank | row, dates), defaults) for row in rows]
-    existing = _existing_keys(conn, table, key_column, [row[key_column] for row in rows])
+    rows, existing = _filled(conn, table, key_column, rows, defaults)
     updates = [row for row in rows if row[key_column] in existing]
     creates = [row for row in rows if row[key_column] not in existing]
     if updates:
@@ -67,9 +64,7 @@ def upsert_sqlite(
     bound as SQLAlchemy would bind them (its bind processors, one call per date), without
     its per-row parameter building, which was about half the worker's CPU on SQLite."""
     plain = _sqlite_statements(table, key_column, conn.dialect)
-    blank = dict.fromkeys(table.c.keys())
-    rows = [_fill_updates(_naive_utc(blank | row, plain.dates), defaults) for row in rows]
-    existing = _existing_keys(conn, table, key_column, [row[key_column] for row in rows])
+    rows, existing = _filled(conn, table, key_column, rows, defaults)
     is_new = [row[key_column] not in existing for row in rows]
     updates = [row for row, new in zip(rows, is_new, strict=True) if not new]
     creates = [_fill_inserts(row, defaults) for row, new in zip(rows, is_new, strict=True) if new]
@@ -80,13 +75,25 @@ def upsert_sqlite(
     return is_new
 
 
-def _existing_keys(conn: Connection, table: Table, key_column: str, keys: list[Any]) -> set[Any]:
+def _filled(
+    conn: Connection,
+    table: Table,
+    key_column: str,
+    rows: Sequence[dict[str, Any]],
+    defaults: Defaults,
+) -> tuple[list[dict[str, Any]], set[Any]]:
+    """Every column of each row (dates as naive UTC, the update audit columns filled), and
+    which of their keys the table holds already (one query per 10,000 keys)."""
+    blank = dict.fromkeys(table.c.keys())  # a row may leave out the columns it did not send
+    dates = _utc_columns(table)
+    filled = [_fill_updates(_naive_utc(blank | row, dates), defaults) for row in rows]
+    keys = [row[key_column] for row in filled]
     key = table.c[key_column]
     existing: set[Any] = set()
     for start in range(0, len(keys), 10_000):
         part = keys[start : start + 10_000]
         existing.update(conn.execute(select(key).where(key.in_(part))).scalars())
-    return existing
+    return filled, existing
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,6 @@ class _PlainStatements:
     insert: str
     insert_columns: tuple[str, ...]
     processors: dict[str, Callable[[Any], Any]]
-    dates: tuple[str, ...]
 
     def bound(self, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
         values = list(map(itemgetter(*columns), rows))
@@ -126,7 +132,8 @@ def _sqlite_statements(table: Table, key_column: str, dialect: Dialect) -> _Plai
     target = quote(table.name)
     processors: dict[str, Callable[[Any], Any]] = {}
     for column in table.columns:
-        processor = column.type.bind_processor(dialect)
+        # The dialect's own type (SQLite's DATETIME) binds; the generic one would not.
+        processor = column.type.dialect_impl(dialect).bind_processor(dialect)
         if processor is not None:
             processors[column.name] = processor
     return _PlainStatements(
@@ -136,7 +143,6 @@ def _sqlite_statements(table: Table, key_column: str, dialect: Dialect) -> _Plai
         f"VALUES ({', '.join('?' * len(names))})",
         insert_columns=tuple(names),
         processors=processors,
-        dates=_utc_columns(table),
     )
 
 

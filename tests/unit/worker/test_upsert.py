@@ -171,3 +171,17 @@ def test_rejected_first_occurrence_leaves_the_next_one_to_create(
     rows = [columns(4, prompt_Pay_Duration=1000), columns(4, prompt_Pay_Duration=45)]
     assert [o[1] for o in upsert(engine, table, rows)] == [422, 201]
     assert stored(engine, table, 4)["prompt_pay_duration"] == 45
+
+
+def test_dates_are_stored_in_sqlalchemy_s_text_form_whole_seconds_included(
+    engine: Engine, table: Table
+) -> None:
+    """SQLite keeps dates as text: the form SQLAlchemy writes (and reads back), always
+    with microseconds; a plain `sqlite3` binding would drop them from a whole second."""
+    upsert(engine, table, [columns(20, update_Date="2030-05-06T07:08:09Z")])  # entry: NOW
+    upsert(engine, table, [columns(20, update_Date="2031-05-06T07:08:09+02:00")])
+    with engine.connect() as conn:
+        raw = conn.exec_driver_sql(
+            f"SELECT entry_date, update_date FROM {table.name} WHERE {KEY} = 20"  # noqa: S608
+        ).one()
+    assert tuple(raw) == ("2030-01-02 03:04:05.000000", "2031-05-06 05:08:09.000000")
