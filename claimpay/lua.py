@@ -116,7 +116,7 @@ if redis.call('SCARD', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'chunks'
   restate(KEYS[1], ARGV[10], redis.call('HGET', KEYS[1], 'state'), final, ARGV[9])
   redis.call('HSET', KEYS[1], 'state', final, 'finishedAt', ARGV[8])
   redis.call('ZREM', KEYS[7], ARGV[10])
-  redis.call('PUBLISH', KEYS[9], ARGV[10])
+  redis.pcall('PUBLISH', KEYS[9], ARGV[10])  -- best effort: waiters poll too
   local first_round = tonumber(ARGV[12]) == 0
   if first_round then redis.call('HINCRBY', KEYS[8], 'jobs:' .. final, 1) end
   if final == 'completed' and first_round then
@@ -164,7 +164,7 @@ if redis.call('SCARD', KEYS[2]) >= tonumber(redis.call('HGET', KEYS[1], 'chunks'
   redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finishedAt', ARGV[1])
   redis.call('ZREM', KEYS[3], ARGV[2])
   redis.call('HINCRBY', KEYS[4], 'jobs:cancelled', 1)
-  redis.call('PUBLISH', KEYS[5], ARGV[2])
+  redis.pcall('PUBLISH', KEYS[5], ARGV[2])  -- best effort: waiters poll too
   return 'cancelled'
 end
 return 'cancelling'

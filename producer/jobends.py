@@ -45,6 +45,7 @@ class JobEnds:
         self._waiting: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        """The running listener's stop (each listener thread has its own)."""
         self._listening = threading.Event()
 
     @property
@@ -70,34 +71,47 @@ class JobEnds:
                         del self._waiting[job_id]
 
     def close(self) -> None:
-        """Stop listening (the app's shutdown); waits at most one read for the thread."""
-        self._stop.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout=READ_TIMEOUT_S + 0.1)
+        """Stop listening (the app's shutdown), without waiting: the thread ends after its
+        current read. A later wait starts a new listener."""
+        with self._lock:
+            self._stop.set()
+            self._thread = None
+            self._listening.clear()
 
     def ended(self, job_id: str) -> None:
         """Wake the requests waiting on `job_id` (called by the listener)."""
         with self._lock:
             waiters = list(self._waiting.get(job_id, ()))
+        self._wake(waiters)
+
+    def _wake_all(self) -> None:
+        """Every waiting request reads its job once more: ends published while the
+        listener was not subscribed are lost, and a read finds them."""
+        with self._lock:
+            waiters = [waiter for found in self._waiting.values() for waiter in found]
+        self._wake(waiters)
+
+    @staticmethod
+    def _wake(waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]) -> None:
         for loop, event in waiters:
             with contextlib.suppress(RuntimeError):  # its loop has closed: nobody waits
                 loop.call_soon_threadsafe(event.set)
 
     def _start(self) -> None:
         with self._lock:
-            if self._thread is not None or self._stop.is_set():
+            if self._thread is not None:
                 return
+            self._stop = stop = threading.Event()
             self._thread = threading.Thread(
-                target=self._listen, name="claimpay-job-ends", daemon=True
+                target=self._listen, args=(stop,), name="claimpay-job-ends", daemon=True
             )
             self._thread.start()
 
-    def _listen(self) -> None:
+    def _listen(self, stop: threading.Event) -> None:
         failures = 0
-        while not self._stop.is_set():
+        while not stop.is_set():
             try:
-                self._subscribed()
+                self._subscribed(stop)
                 failures = 0
             except Exception as exc:  # Redis down or gone; never leave the thread
                 self._listening.clear()
@@ -108,9 +122,9 @@ class JobEnds:
                     type(exc).__name__,
                     pause,
                 )
-                self._stop.wait(pause)
+                stop.wait(pause)
 
-    def _subscribed(self) -> None:
+    def _subscribed(self, stop: threading.Event) -> None:
         """Listen until stopped; raises what Redis raises."""
         pool = self._store.redis.connection_pool
         # A connection of its own, named so that it shows as such in `CLIENT LIST`.
@@ -128,13 +142,20 @@ class JobEnds:
             if reply is None or reply.get("type") != "subscribe":
                 raise RedisError("subscription not confirmed")
             self._listening.set()
-            while not self._stop.is_set():
+            self._wake_all()  # whatever ended before the subscription is read now
+            while not stop.is_set():
                 message = pubsub.get_message(timeout=READ_TIMEOUT_S)
-                if message is not None and message.get("type") == "message":
+                kind = message.get("type") if message is not None else None
+                if kind == "message":
                     data = message["data"]
                     self.ended(data.decode() if isinstance(data, bytes) else str(data))
+                elif kind == "subscribe":
+                    # redis-py reconnected and subscribed again by itself: what ended
+                    # in between was not heard.
+                    self._wake_all()
         finally:
-            self._listening.clear()
+            if not stop.is_set():
+                self._listening.clear()
             with contextlib.suppress(RedisError, OSError):
                 pubsub.close()
             named.disconnect()

@@ -66,6 +66,7 @@ async def until_terminal(
         meta = await _latest(store, meta)
         poller = _Poller(anyio.current_time())
         next_read = poller.next_read(anyio.current_time(), ends)
+        client_gone = False
         while not meta.state.terminal and (now := anyio.current_time()) < deadline:
             if (ended is not None and ended.is_set()) or now >= next_read:
                 if ended is not None:
@@ -74,6 +75,7 @@ async def until_terminal(
                 next_read = poller.next_read(anyio.current_time(), ends)
                 continue
             if gone is not None and await gone():
+                client_gone = True
                 break
             pause = min(next_read, deadline) - now
             with anyio.move_on_after(min(pause, GONE_CHECK_S)):
@@ -81,6 +83,8 @@ async def until_terminal(
                     await anyio.sleep_forever()
                 else:
                     await ended.wait()
+        if not meta.state.terminal and not client_gone and next_read > deadline:
+            meta = await _latest(store, meta)  # as it is at the deadline, not a read ago
     return meta
 
 

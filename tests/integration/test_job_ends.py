@@ -15,6 +15,7 @@ from redis import Redis
 from claimpay.envelope import Outcome, RowStatus
 from claimpay.jobs import JobMeta
 from claimpay.jobstore import JobStore
+from producer import preferences
 from producer.jobends import JobEnds, client_name
 from producer.preferences import WOKEN_POLL_S, until_terminal
 
@@ -172,3 +173,59 @@ def test_the_listener_comes_back_after_its_connection_is_killed(store: JobStore)
         assert result.state.value == "completed"
     finally:
         ends.close()
+
+
+def test_an_end_published_while_the_listener_reconnects_is_still_seen(
+    store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message published while the listener is not subscribed is lost; once subscribed
+    again, it wakes every waiter to read its job once (its own reads are 30 s apart here)."""
+    monkeypatch.setattr(preferences, "WOKEN_POLL_S", 30.0)
+    ends = JobEnds(store)
+    try:
+        listening(ends, store)
+        meta = queued(store, "j5")
+        thread, seen = wait_in_thread(store, meta, 20.0, ends)
+        time.sleep(0.3)
+        [listener] = [
+            c for c in store.redis.client_list() if c["name"] == client_name(store.prefix)
+        ]
+        store.redis.client_kill_filter(_id=listener["id"])
+        finish(store, "j5")  # published to nobody, or heard: either way seen
+        thread.join(10)
+        assert not thread.is_alive()
+        result = seen["meta"]
+        assert isinstance(result, JobMeta)
+        assert result.state.value == "completed"
+    finally:
+        ends.close()
+
+
+def test_a_user_that_may_not_publish_still_finishes_its_jobs(redis_url: str) -> None:
+    """Publishing the end is best effort: a Redis user without channel rights (ACL) must
+    not leave the job half-recorded."""
+    admin = Redis.from_url(redis_url)
+    user, password = f"claimpay-nopub-{secrets.token_hex(3)}", secrets.token_hex(16)
+    admin.acl_setuser(
+        user,
+        enabled=True,
+        passwords=[f"+{password}"],
+        keys=["*"],
+        commands=["+@all"],
+        reset_channels=True,
+    )
+    restricted = Redis.from_url(redis_url, username=user, password=password)
+    store = JobStore(restricted, f"it-ends-{secrets.token_hex(4)}", ttl_s=60)
+    try:
+        queued(store, "j6")
+        assert store.record_chunk("j6", 0, [Outcome(0, RowStatus.CREATED, None, 1)]) is True
+        meta = store.meta("j6")
+        assert meta is not None
+        assert meta.state.value == "completed"
+    finally:
+        restricted.close()
+        admin.acl_deluser(user)
+        keys = list(admin.scan_iter(f"{store.prefix}:*"))
+        if keys:
+            admin.delete(*keys)
+        admin.close()
