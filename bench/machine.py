@@ -6,6 +6,7 @@ import contextlib
 import os
 import platform
 import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +26,26 @@ def machine_info(server_versions: dict[str, str]) -> dict[str, str | int | float
         "redis": server_versions.get("redis", "?"),
         "commit": _commit(),
         "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
+        "probe_ms_at_start": cpu_probe_ms(),
     }
+
+
+PROBE_LOOPS = 2_000_000
+
+
+def cpu_probe_ms() -> float:
+    """CPU milliseconds of a fixed Python loop, best of 3: the machine's speed at that
+    moment. On a shared host it moves while the load average does not (the same loop
+    took twice as long an hour later on one machine), and every figure of a run moves
+    with it; the ratios of one run much less."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        total = 0
+        for i in range(PROBE_LOOPS):
+            total += i
+        best = min(best, time.process_time() - started)
+    return round(best * 1000, 1)
 
 
 def _cpu_model() -> str:

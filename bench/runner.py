@@ -24,7 +24,7 @@ from bench.client import ClaimpayClient
 from bench.config import PG_DATABASE, SQLITE_DATABASE, BenchConfig
 from bench.cpu import local_redis_pid
 from bench.loader import SPACING, PreparedBatch, prepare_batch
-from bench.machine import machine_info
+from bench.machine import cpu_probe_ms, machine_info
 from bench.measures import (
     BenchResults,
     Body,
@@ -112,6 +112,7 @@ def run(config: BenchConfig, results: BenchResults, say: Say) -> None:
             _claimpay(config, stack, client, sqlite_path, batches, steps)
     results.duration_s = round(time.perf_counter() - started, 1)
     results.machine["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
+    results.machine["probe_ms_at_end"] = cpu_probe_ms()
 
 
 @dataclass(frozen=True)
