@@ -205,26 +205,6 @@ _keeper = LeaseKeeper()
 os.register_at_fork(after_in_child=_keeper._reset)
 
 
-def leased(
-    store: JobStore,
-    job_id: str,
-    chunk_no: int,
-    owner: str,
-    ttl_s: int,
-    *,
-    call_timeout_s: float | None = None,
-    node: str | None = None,
-    on_stall: Callable[[], object] | None = None,
-) -> contextlib.AbstractContextManager[Lease]:
-    """Keep the chunk's lease alive (renewed every third of its TTL) while the block runs
-    and its database calls return within `call_timeout_s`."""
-    return _keeper.hold(
-        store,
-        job_id,
-        chunk_no,
-        owner,
-        ttl_s,
-        call_timeout_s=call_timeout_s,
-        node=node,
-        on_stall=on_stall,
-    )
+leased = _keeper.hold
+"""Keep the chunk's lease alive (renewed every third of its TTL) while the block runs
+and its database calls return within `call_timeout_s` (the process's `LeaseKeeper`)."""
