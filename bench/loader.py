@@ -13,11 +13,12 @@ import random
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bench.rows import COLUMNS, JSON_TO_COLUMN
+from claimpay.entities.base import as_naive_utc
 
 PIECE_ROWS = 2_000
 SPACING = "json.dumps spacing"
@@ -111,10 +112,7 @@ def table_values(row: dict[str, Any]) -> tuple[Any, ...]:
 
 def naive_utc(text: str) -> datetime:
     """ISO 8601 text as naive UTC (no offset means UTC), as claimpay stores it."""
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
+    return as_naive_utc(datetime.fromisoformat(text))
 
 
 _RESERVED = re.compile(r"[\\\n\r]")

@@ -74,14 +74,10 @@ class EngineRegistry(engines.EngineRegistry):
     """The worker's engines by database name (`make_engine`), created lazily and never
     shared across a fork; `UnknownDatabase` for a database this worker has no URL for."""
 
-    def __init__(
-        self, urls: dict[str, str], statement_timeout_s: int = 300, limits: DbLimits | None = None
-    ) -> None:
-        bounds = limits or DbLimits(statement_timeout_s=statement_timeout_s)
-        super().__init__(urls, partial(make_engine, limits=bounds))
-        self._known = frozenset(urls)
+    def __init__(self, urls: dict[str, str], limits: DbLimits | None = None) -> None:
+        super().__init__(urls, partial(make_engine, limits=limits or DbLimits()))
 
     def get(self, database: str) -> Engine:
-        if database not in self._known:
+        if database not in self._urls:
             raise UnknownDatabase(database)
         return super().get(database)

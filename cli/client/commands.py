@@ -33,6 +33,7 @@ from cli.client.options import (
     Token,
     Url,
     credentials,
+    known_entity,
     reported,
 )
 from cli.client.readers import BatchFile, InputFormat, detect_format
@@ -97,9 +98,7 @@ def submit(
     chosen = str(chunk_size) if chunk_size is not None else None
     with reported(err, database=database, chunk_size=chosen):
         client_credentials = credentials(url, api_key, token)
-        if entity not in ENTITIES:
-            raise UsageError(f"--entity {entity}: unknown; one of: {', '.join(sorted(ENTITIES))}")
-        batch = BatchFile(file, ENTITIES[entity], input_format or detect_format(file))
+        batch = BatchFile(file, known_entity(entity), input_format or detect_format(file))
         size = file.stat().st_size
         try:
             with progress.file_progress(err, f"Checking {file.name}", size) as moved:

@@ -35,9 +35,6 @@ LABELS = {
     "finishedAt": "Finished",
 }
 """Human names of the job status fields (any other field is shown by its own name)."""
-_SHOWN_OTHERWISE = frozenset(
-    {"processed", "chunks", "chunksDone", "created", "updated", "failed", "notProcessed"}
-)
 
 
 def consoles() -> tuple[Console, Console]:
@@ -93,7 +90,7 @@ def status_lines(data: dict[str, Any], now: datetime) -> list[tuple[str, str]]:
         if elapsed > 0 and applied:
             lines.append(("Rate", f"{applied / elapsed:,.0f} rows/s"))
     for key, value in data.items():
-        if key not in LABELS and key not in _SHOWN_OTHERWISE:
+        if key not in LABELS:
             lines.append((key, _text(value)))
     return lines
 

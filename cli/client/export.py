@@ -25,6 +25,7 @@ from cli.client.options import (
     Url,
     credentials,
     destination,
+    known_entity,
     reported,
 )
 from cli.client.progress import follow_job
@@ -192,9 +193,7 @@ def _entity(job_id: str, entity: str | None) -> str:
     if entity is None:
         remembered = state.recall(job_id)
         entity = remembered.entity if remembered else "claim-prompt-pays"
-    if entity not in ENTITIES:
-        raise UsageError(f"--entity {entity}: unknown; one of: {', '.join(sorted(ENTITIES))}")
-    return entity
+    return known_entity(entity).name
 
 
 def _pending(job_id: str, status: dict[str, Any]) -> str:

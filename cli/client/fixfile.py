@@ -25,7 +25,7 @@ import orjson
 from claimpay.csvcells import FormulaSafeWriter
 from claimpay.entities import EntitySpec
 from cli.client.columns import entity_columns
-from cli.client.results import ResultItem
+from cli.client.results import ResultItem, write_ndjson
 
 NOT_KEPT = "(the row as sent is no longer kept)"
 
@@ -58,12 +58,8 @@ class FixRows:
             yield fixed
 
 
-def write_fix_ndjson(rows: FixRows, out: IO[bytes]) -> int:
-    count = 0
-    for row in rows:
-        out.write(orjson.dumps(row) + b"\n")
-        count += 1
-    return count
+write_fix_ndjson = write_ndjson
+"""The fix-and-resend rows, one JSON object a line (as the results are written)."""
 
 
 def write_fix_json(rows: FixRows, out: IO[bytes]) -> int:

@@ -11,6 +11,7 @@ from typing import IO, Annotated
 import typer
 from rich.console import Console
 
+from claimpay.entities import ENTITIES, EntitySpec
 from cli.client import display
 from cli.client.errors import ClientError, UsageError
 from cli.client.http import Credentials
@@ -44,6 +45,13 @@ JobDatabase = Annotated[
     str | None,
     typer.Option("--database", "-d", help="The job's database (sent as vbasoftware-database)."),
 ]
+
+
+def known_entity(name: str) -> EntitySpec:
+    """The entity called `name` (`--entity`), or a usage error naming the known ones."""
+    if name not in ENTITIES:
+        raise UsageError(f"--entity {name}: unknown; one of: {', '.join(sorted(ENTITIES))}")
+    return ENTITIES[name]
 
 
 def credentials(url: str, api_key: str | None, token: str | None) -> Credentials:

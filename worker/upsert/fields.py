@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, ClassVar
+
+from sqlalchemy import DateTime, Table
 
 KEEP_ON_UPDATE = ("entry_date", "entry_user")
 """Columns an update keeps unless the row sends them; a created row gets `Defaults`."""
@@ -29,3 +32,11 @@ class Defaults:
             "update_date": self.now,
             "update_user": self.update_user,
         }
+
+
+@lru_cache(maxsize=32)
+def utc_columns(table: Table) -> tuple[str, ...]:
+    """The table's date-time columns that store naive UTC."""
+    return tuple(
+        c.name for c in table.columns if isinstance(c.type, DateTime) and not c.type.timezone
+    )

@@ -19,11 +19,11 @@ from typing import Any
 
 import orjson
 import psycopg
-from sqlalchemy import Connection, DateTime, Table
+from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 
-from worker.upsert.fields import KEEP_ON_UPDATE, Defaults
+from worker.upsert.fields import KEEP_ON_UPDATE, Defaults, utc_columns
 
 
 def upsert_json(
@@ -89,7 +89,7 @@ def _statement(table: Table, key_column: str, sent: frozenset[str]) -> str:
     # A date-time sent with an offset is stored as naive UTC: every one reaches the
     # statement with its offset (naive ones as UTC, `OPT_NAIVE_UTC`), is read as
     # `timestamptz` and converted here, whatever the session's time zone.
-    utc = {c.name for c in table.columns if isinstance(c.type, DateTime) and not c.type.timezone}
+    utc = set(utc_columns(table))
     types.update((name, "timestamptz") for name in utc)
     record = ", ".join(f"{q(n)} {types[n]}" for n in names)
     target, key = q(table.name), q(key_column)

@@ -14,10 +14,10 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Dialect, Table, bindparam, func, select
+from sqlalchemy import Connection, Dialect, Table, bindparam, func, select
 
 from claimpay.entities.base import as_naive_utc
-from worker.upsert.fields import KEEP_ON_UPDATE, Defaults
+from worker.upsert.fields import KEEP_ON_UPDATE, Defaults, utc_columns
 from worker.upsert.postgres import upsert_json
 
 Strategy = Callable[[Connection, Table, str, Sequence[dict[str, Any]], Defaults], list[bool]]
@@ -85,7 +85,7 @@ def _filled(
     """Every column of each row (dates as naive UTC, the update audit columns filled), and
     which of their keys the table holds already (one query per 10,000 keys)."""
     blank = dict.fromkeys(table.c.keys())  # a row may leave out the columns it did not send
-    dates = _utc_columns(table)
+    dates = utc_columns(table)
     filled = [_fill_updates(_naive_utc(blank | row, dates), defaults) for row in rows]
     keys = [row[key_column] for row in filled]
     key = table.c[key_column]
@@ -146,14 +146,6 @@ def _sqlite_statements(table: Table, key_column: str, dialect: Dialect) -> _Plai
     )
 
 
-@lru_cache(maxsize=32)
-def _utc_columns(table: Table) -> tuple[str, ...]:
-    """The table's date-time columns that store naive UTC."""
-    return tuple(
-        c.name for c in table.columns if isinstance(c.type, DateTime) and not c.type.timezone
-    )
-
-
 def _naive_utc(row: dict[str, Any], dates: tuple[str, ...]) -> dict[str, Any]:
     """The row with its date-times as naive UTC (validation keeps the offset sent)."""
     for name in dates:
@@ -171,8 +163,9 @@ def _fill_updates(filled: dict[str, Any], defaults: Defaults) -> dict[str, Any]:
     return filled
 
 
-def _fill_inserts(row: dict[str, Any], defaults: Defaults) -> dict[str, Any]:
-    filled = dict(row)
+def _fill_inserts(filled: dict[str, Any], defaults: Defaults) -> dict[str, Any]:
+    """`filled` (a row of `_filled`, owned by the strategy) with the create's audit
+    columns, in place."""
     if filled.get("entry_date") is None:
         filled["entry_date"] = defaults.now
     if filled.get("entry_user") is None:
