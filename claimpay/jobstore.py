@@ -85,8 +85,10 @@ class JobStore(ProducerQueries):
     def epoch(self) -> str:
         """This store's epoch (made on first use; see `claimpay.jobids`)."""
         key = self.store_keys.epoch
-        self.redis.set(key, jobids.new_epoch(), nx=True)
-        return text(cast(bytes, self.redis.get(key)))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(key, jobids.new_epoch(), nx=True)
+        pipe.get(key)
+        return text(cast(bytes, pipe.execute()[-1]))
 
     def new_job_id(self) -> str:
         """A new job ID carrying this store's epoch."""
@@ -192,10 +194,9 @@ class JobStore(ProducerQueries):
         pipe.hset(keys.meta, mapping=fields)
         for field, amount in stats.submission_increments(total).items():
             pipe.hincrby(self.store_keys.stats, field, amount)
-        pipe.execute()
-        meta = self.meta(job_id)
-        assert meta is not None
-        return meta
+        pipe.hgetall(keys.meta)  # the job as sealed, read in the same transaction
+        raw = pipe.execute()[-1]
+        return JobMeta.from_hash(job_id, {text(k): text(v) for k, v in raw.items()})
 
     def discard(self, job_id: str, chunks: Iterable[int]) -> None:
         """Remove a job that was never sealed (a broken or refused request body)."""

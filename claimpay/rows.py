@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
 from typing import Annotated, Any, NotRequired, cast
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -129,7 +130,14 @@ def usable_key(spec: EntitySpec, raw: Any) -> int | str | None:
 
 
 def usable_keys(spec: EntitySpec, raws: list[Any]) -> list[int | str]:
-    """`usable_key` of every row that has one, in order: the same test, a list at a time."""
+    """`usable_key` of every row that has one, in order: the same test, a list at a time
+    (at C speed when every row is an object with a usable key: a valid batch)."""
+    if set(map(type, raws)) == {dict}:
+        found: list[Any] = list(map(dict.get, raws, repeat(spec.key_field, len(raws))))
+        if set(map(type, found)) == {spec.key_type} and (
+            spec.key_type is str or -(2**31) <= min(found) <= max(found) < 2**31
+        ):
+            return found
     values = [raw.get(spec.key_field) for raw in raws if type(raw) is dict]
     if spec.key_type is str:
         return [value for value in values if type(value) is str]

@@ -13,7 +13,6 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any
 
 import anyio
@@ -27,13 +26,14 @@ from producer.limits import (
     DuplicateKeys,
     IntakeLimits,
     TooManyRows,
+    setting_default,
     too_large_detail,
 )
 from producer.runs import MalformedBody, RunCutter
 
 __all__ = ["ChunkPlanner", "MalformedBody", "WriteRows", "receive_array"]
 
-RUN_BYTES = 256 * 1024
+RUN_BYTES = setting_default("intake_buffer_bytes")
 """The default size of the runs parsed at once (`CLAIMPAY_INTAKE_BUFFER_BYTES`)."""
 
 
@@ -181,7 +181,7 @@ class _Batcher:
             first = self.planner.count
             part = rows[start : start + size - first % size]
             start += len(part)
-            keys = _keys(self.spec, part)
+            keys = usable_keys(self.spec, part)
             text_part = self.guard.encode_flat(first, part) if self.planner.fresh(keys) else None
             if text_part is None:
                 all_flat = False
@@ -207,18 +207,6 @@ class _Batcher:
 
     def _too_many(self) -> TooManyRows:
         return TooManyRows(f"The body has more than the limit of {self.limits.max_rows} rows.")
-
-
-def _keys(spec: EntitySpec, rows: list[Any]) -> list[int | str]:
-    """`usable_keys(spec, rows)`, at C speed when every row is an object with a usable key
-    (a valid batch)."""
-    if set(map(type, rows)) == {dict}:
-        values: list[Any] = list(map(dict.get, rows, repeat(spec.key_field, len(rows))))
-        if set(map(type, values)) == {spec.key_type} and (
-            spec.key_type is str or -(2**31) <= min(values) <= max(values) < 2**31
-        ):
-            return values
-    return usable_keys(spec, rows)
 
 
 def _check_names(text: bytes, rows: list[Any], members: int, all_flat: bool) -> None:

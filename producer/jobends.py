@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from redis import ConnectionPool, Redis
 from redis.exceptions import RedisError
 
+from claimpay.jobqueries import text
 from claimpay.jobstore import JobStore
 
 log = logging.getLogger("claimpay.producer")
@@ -147,8 +148,7 @@ class JobEnds:
                 message = pubsub.get_message(timeout=READ_TIMEOUT_S)
                 kind = message.get("type") if message is not None else None
                 if kind == "message":
-                    data = message["data"]
-                    self.ended(data.decode() if isinstance(data, bytes) else str(data))
+                    self.ended(text(message["data"]))
                 elif kind == "subscribe":
                     # redis-py reconnected and subscribed again by itself: what ended
                     # in between was not heard.

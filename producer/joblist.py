@@ -14,18 +14,13 @@ indexed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from claimpay.jobs import JobMeta, JobState
+from claimpay.jobqueries import IndexedPage
+from claimpay.jobs import JobState
 from claimpay.jobstore import JobStore
 
-
-@dataclass(frozen=True, slots=True)
-class JobPage:
-    """One page of a listing and the number of jobs in the whole listing."""
-
-    jobs: list[JobMeta]
-    total: int
+JobPage = IndexedPage
+"""One page of a listing and the number of jobs in the whole listing."""
 
 
 def list_jobs(
@@ -38,5 +33,4 @@ def list_jobs(
     now: float | None = None,
 ) -> JobPage:
     """Page `page` (from 1) of the jobs of `databases` in `state` (any), newest first."""
-    found = store.job_page(databases, state, (page - 1) * page_size, page_size, now)
-    return JobPage(found.jobs, found.total)
+    return store.job_page(databases, state, (page - 1) * page_size, page_size, now)

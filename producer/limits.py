@@ -15,7 +15,8 @@ from claimpay.settings import Settings
 from producer.errors import RequestError, UnsupportedContentEncoding, UnsupportedMediaType
 
 
-def _default(setting: str) -> int:
+def setting_default(setting: str) -> int:
+    """The default of an integer setting (`claimpay.settings.Settings`)."""
     default = Settings.model_fields[setting].default
     assert isinstance(default, int)
     return default
@@ -26,10 +27,10 @@ class IntakeLimits:
     """What one batch body may hold: the settings of the same names (`of`); by default,
     their defaults."""
 
-    max_body_bytes: int = _default("max_body_bytes")
-    max_rows: int = _default("max_rows")
-    max_row_bytes: int = _default("max_row_bytes")
-    max_depth: int = _default("max_json_depth")
+    max_body_bytes: int = setting_default("max_body_bytes")
+    max_rows: int = setting_default("max_rows")
+    max_row_bytes: int = setting_default("max_row_bytes")
+    max_depth: int = setting_default("max_json_depth")
 
     @classmethod
     def of(cls, settings: Settings) -> IntakeLimits:

@@ -16,12 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from claimpay.entities import EntitySpec
+from claimpay.entities.base import no_default
 from claimpay.jobs import JobState
-
-
-def _optional(schema: dict[str, Any]) -> None:
-    """A property that is sometimes absent, never null: no `default` in its schema."""
-    schema.pop("default", None)
 
 
 class Debug(BaseModel):
@@ -95,7 +91,7 @@ class JobStatus(BaseModel):
     retriedRows: int = Field(
         default=0,
         description="Only in the answer of `POST /jobs/{jobId}/retry`: the rows queued again.",
-        json_schema_extra=_optional,
+        json_schema_extra=no_default,
     )
 
 
@@ -138,7 +134,7 @@ class RowResult(BaseModel):
     attempts: list[Attempt] = Field(
         default_factory=list,
         description="Only on a retried row: its earlier results, oldest first.",
-        json_schema_extra=_optional,
+        json_schema_extra=no_default,
     )
 
 
@@ -177,7 +173,7 @@ class ReadinessCheck(BaseModel):
         default="",
         description="Only in production, only when there is one: something to fix that "
         "does not stop this instance serving (a Redis that persists nothing).",
-        json_schema_extra=_optional,
+        json_schema_extra=no_default,
     )
 
 
@@ -189,7 +185,7 @@ class Readiness(BaseModel):
     warnings: list[str] = Field(
         default_factory=list,
         description="Only when a check has a warning: `<check>: <warning>` for each.",
-        json_schema_extra=_optional,
+        json_schema_extra=no_default,
     )
 
 

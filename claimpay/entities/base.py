@@ -73,7 +73,7 @@ validating a row that carries both audit dates. Optional (the service fills it) 
 nullable: its schema has no `default: null`."""
 
 
-def _no_default(schema: dict[str, Any]) -> None:
+def no_default(schema: dict[str, Any]) -> None:
     """Drop `default: null` from the schema of a field that may be absent but never null."""
     schema.pop("default", None)
 
@@ -94,7 +94,7 @@ class AuditedRow(BaseModel):
             alias="entry_Date",
             description="Date record was first added to the system (absent: now, UTC, on a "
             "create; an update keeps the stored one). No offset means UTC.",
-            json_schema_extra=_no_default,
+            json_schema_extra=no_default,
         ),
     ] = None
     entry_user: Annotated[
@@ -113,7 +113,7 @@ class AuditedRow(BaseModel):
             alias="update_Date",
             description="Date the record was last updated in the system (absent: now, UTC). "
             "No offset means UTC.",
-            json_schema_extra=_no_default,
+            json_schema_extra=no_default,
         ),
     ] = None
     update_user: Annotated[
