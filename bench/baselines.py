@@ -15,11 +15,10 @@ from bench.config import USER
 from bench.cpu import cpu_seconds
 from bench.loader import PreparedBatch
 from bench.measures import Throughput
+from bench.psql import STAGE, merge_sql
 from bench.rows import COLUMNS, batch, existing_keys, table_row
 from bench.tables import TABLE, count_postgres, reset_postgres
 from worker.models import ClaimPromptPay
-
-STAGE = "bench_stage"
 
 
 class WrongCount(Exception):
@@ -57,15 +56,7 @@ def copy_merge(libpq_url: str, batch: PreparedBatch) -> Throughput:
     reset_postgres(libpq_url, existing)
     rows = batch.table_rows()
     cols = ", ".join(COLUMNS)
-    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c != COLUMNS[0])
-    merge = f"""
-WITH merged AS (
-  INSERT INTO {TABLE} ({cols}) SELECT {cols} FROM {STAGE}
-  ON CONFLICT ({COLUMNS[0]}) DO UPDATE SET {sets}
-  RETURNING (xmax = 0) AS created
-)
-SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM merged
-"""  # noqa: S608 - identifiers are constants
+    merge = merge_sql(TABLE, COLUMNS, COLUMNS[0])
     with psycopg.connect(libpq_url) as conn:
         backend = conn.info.backend_pid
         cpu_before = time.process_time(), cpu_seconds(backend)

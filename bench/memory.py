@@ -5,21 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from bench.client import ClaimpayClient
-from bench.cpu import CpuMeter
-from bench.e2e import JOB_TIMEOUT_S, Target, WrongOutcome, phases, verify_job
+from bench.e2e import Target, end_to_end
 from bench.loader import PreparedBatch
-from bench.measures import MemoryPeak, Throughput
-from bench.rows import existing_keys
+from bench.measures import MemoryPeak
 from bench.stack import Stack
 
 SAMPLE_EVERY_S = 0.1
-BIG_POLL_S = 0.0
-"""Wait on the server, as `bench.e2e` does."""
 
 
 def vm_hwm(pid: int) -> int:
@@ -91,38 +86,19 @@ def big_request(
 ) -> MemoryPeak:
     """Send a big batch's body (half of its keys stored already), wait for the job, and
     report the peak RSS of the API and of the worker's processes during it."""
-    count = batch.rows
-    existing = existing_keys(count, batch.first_key)
-    target.reset(existing)
-    for service in stack.services.values():
-        for pid in service.group_pids():
-            reset_peak(pid)
     sampler = PeakSampler(stack)
-    meter = CpuMeter(stack, target.backends, redis_pid)
-    meter.start()
-    with sampler.running():
-        started = time.perf_counter()
-        job_id = client.submit(target.database, body)
-        accepted, accepted_at = time.perf_counter(), time.time()
-        status = client.wait(job_id, BIG_POLL_S, JOB_TIMEOUT_S, stack.check_alive)
-        seconds = time.perf_counter() - started
-    cpu = meter.stop()
-    verify_job(status, count, len(existing))
-    stored = target.count()
-    if stored != count:
-        raise WrongOutcome(f"{target.database}: {stored} rows in the table, expected {count}")
-    throughput = Throughput(
-        count,
-        seconds,
-        created=int(status["created"]),
-        updated=int(status["updated"]),
-        extra={
-            **phases(status, len(body), accepted - started, accepted_at),
-            **{f"cpu_s_{name}": spent for name, spent in cpu.items()},
-        },
+
+    def sampled() -> contextlib.AbstractContextManager[None]:
+        for service in stack.services.values():
+            for pid in service.group_pids():
+                reset_peak(pid)
+        return sampler.running()
+
+    throughput = end_to_end(
+        client, stack, target, batch, body, redis_pid, during=sampled, check_results=False
     )
     return MemoryPeak(
-        rows=count,
+        rows=batch.rows,
         body_bytes=len(body),
         producer_peak_bytes=sampler.peak("api"),
         worker_peak_bytes=sampler.peak("worker"),

@@ -39,20 +39,26 @@ def merge_script(table: str, columns: Sequence[str], key: str, data_path: Path) 
     path = str(data_path)
     if "'" in path or "\n" in path or "\\" in path:
         raise ValueError(f"the COPY file's path cannot be quoted for psql: {path!r}")
-    cols = ", ".join(columns)
-    sets = ", ".join(f"{name} = EXCLUDED.{name}" for name in columns if name != key)
     return f"""\\set ON_ERROR_STOP on
 BEGIN;
 CREATE TEMP TABLE {STAGE} (LIKE {table}) ON COMMIT DROP;
-\\copy {STAGE} ({cols}) FROM '{path}'
-WITH merged AS (
+\\copy {STAGE} ({", ".join(columns)}) FROM '{path}'
+{merge_sql(table, columns, key)};
+COMMIT;
+"""
+
+
+def merge_sql(table: str, columns: Sequence[str], key: str) -> str:
+    """The limit's one merge of `STAGE` into `table` on `key`; it returns one row, the
+    counts of the rows it created and updated. Both limits (`psql` and Python) run it."""
+    cols = ", ".join(columns)
+    sets = ", ".join(f"{name} = EXCLUDED.{name}" for name in columns if name != key)
+    return f"""WITH merged AS (
   INSERT INTO {table} ({cols}) SELECT {cols} FROM {STAGE}
   ON CONFLICT ({key}) DO UPDATE SET {sets}
   RETURNING (xmax = 0) AS created
 )
-SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM merged;
-COMMIT;
-"""  # noqa: S608 - identifiers checked above, no values
+SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM merged"""  # noqa: S608 - identifiers checked by the callers or constants, no values
 
 
 def parse_counts(output: str) -> tuple[int, int]:
