@@ -87,9 +87,8 @@ class RedactUrls(logging.Filter):
             message = record.getMessage()
         except Exception:  # a broken format string: the handler reports it as usual
             return True
-        redacted = redact_urls(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
+        # Kept formatted (redacted or not), so the formatter does not format it again.
+        record.msg, record.args = redact_urls(message), None
         for key, value in record.__dict__.items():
             if isinstance(value, str) and key not in _RECORD_ATTRS and not key.startswith("_"):
                 record.__dict__[key] = redact_urls(value)
