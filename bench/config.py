@@ -13,6 +13,11 @@ API_KEY = "bench-key"
 USER = "bench"
 PG_DATABASE = "pg"
 SQLITE_DATABASE = "lite"
+TENANT_B_DATABASE = "pg-b"
+SMALL_TENANT_DATABASE = "pg-small"
+"""Two more tenants (`bench.tenants`), naming the same PostgreSQL database as `pg`."""
+TENANT_B_FIRST_KEY = 100_000_001
+"""The second tenant's keys: above every key of the first tenant's batches."""
 
 
 def _run_id() -> str:

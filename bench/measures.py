@@ -44,6 +44,29 @@ class LatencySummary:
 
 
 @dataclass(frozen=True)
+class TenantsSummary:
+    """Several tenants at once (`bench.tenants`): each big tenant's time (first byte sent →
+    completed) when both send at the same moment, and a third tenant's small batches
+    (submit → completed) while the first tenant's job runs."""
+
+    rows_each: int
+    together_s: dict[str, float]
+    """Each big tenant's time, by its database name."""
+    small_batches: int
+    small_rows: int
+    small_p50_ms: float
+    small_p99_ms: float
+    big_during_small_s: float
+    """The first tenant's time while the small batches ran."""
+
+    @property
+    def together_rows_per_s(self) -> float:
+        """Both tenants' rows over the time until the last one completed."""
+        longest = max(self.together_s.values())
+        return self.rows_each * len(self.together_s) / longest if longest > 0 else 0.0
+
+
+@dataclass(frozen=True)
 class MemoryPeak:
     """Peak resident memory (VmHWM) of the API and worker processes for one big request."""
 
@@ -82,6 +105,7 @@ class BenchResults:
     latency: LatencySummary | None = None
     variants: dict[str, Throughput] = field(default_factory=dict)
     """claimpay end to end on PostgreSQL, once per body of `bench.variants`, by name."""
+    tenants: TenantsSummary | None = None
     big_limit_psql: Throughput | None = None
     """The `psql` limit on the big (memory) request's rows."""
     memory: MemoryPeak | None = None

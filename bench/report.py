@@ -43,6 +43,7 @@ def table_rows(results: BenchResults) -> list[Row]:
         *_variant_rows(results),
         *_memory_rows(results),
         *_latency_rows(results),
+        *_tenant_rows(results),
     ]
     return rows + [
         Row(f"{step}: did not complete", _shorten(error), "completes", False)
@@ -231,6 +232,27 @@ def _latency_rows(r: BenchResults) -> list[Row]:
     ]
 
 
+def _tenant_rows(r: BenchResults) -> list[Row]:
+    if not r.tenants:
+        return []
+    t = r.tenants
+    rows = [Row(f"several tenants at once ({t.rows_each:,}-row batches, PostgreSQL)", "")]
+    alone = f", alone {r.postgres.seconds:.2f} s" if r.postgres else ""
+    for database, seconds in t.together_s.items():
+        rows.append(
+            Row(
+                f"  tenant {database}, sent with the other: first byte → completed{alone}",
+                f"{seconds:.2f} s",
+            )
+        )
+    rows.append(Row("  both tenants' rows, until the last completed", _rate(t.together_rows_per_s)))
+    label = f"  {t.small_rows}-row batches of a third tenant during one of them ({t.small_batches})"
+    rows.append(Row(f"{label}: p50", f"{t.small_p50_ms:.1f} ms"))
+    rows.append(Row(f"{label}: p99", f"{t.small_p99_ms:.1f} ms"))
+    rows.append(Row("  the big batch's time meanwhile", f"{t.big_during_small_s:.2f} s"))
+    return rows
+
+
 def text_table(rows: list[Row]) -> str:
     """The table for a terminal, columns aligned."""
     header = Row("measure", "value", "target")
@@ -315,6 +337,8 @@ def _derived(r: BenchResults) -> dict[str, Any]:
     if r.memory:
         derived["big_intake_mb_s"] = _round(intake_mb_s(r.memory.throughput))
         derived["big_after_202_rows_per_s"] = _round(worker_rows_per_s(r.memory.throughput))
+    if r.tenants:
+        derived["tenants_together_rows_per_s"] = round(r.tenants.together_rows_per_s, 1)
     if r.postgres and r.naive:
         derived["claimpay_over_naive"] = round(r.postgres.rows_per_s / r.naive.rows_per_s, 1)
     return derived

@@ -4,7 +4,7 @@ table columns for preloading the keys that must already exist."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,7 +53,7 @@ def table_row(row: dict[str, Any], now: datetime, user: str) -> dict[str, Any]:
     return columns
 
 
-def preload_rows(keys: range, user: str = "preload") -> Iterator[tuple[Any, ...]]:
+def preload_rows(keys: Iterable[int], user: str = "preload") -> Iterator[tuple[Any, ...]]:
     """Table tuples (in `COLUMNS` order) for `keys`, with values unlike the batch's own."""
     now = datetime.now(UTC).replace(tzinfo=None)
     rng = random.Random(PRELOAD_SEED)

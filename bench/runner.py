@@ -19,9 +19,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import baselines, e2e, latency, memory, psql
+from bench import baselines, e2e, latency, memory, psql, tenants
 from bench.client import ClaimpayClient
-from bench.config import PG_DATABASE, SQLITE_DATABASE, BenchConfig
+from bench.config import (
+    PG_DATABASE,
+    SMALL_TENANT_DATABASE,
+    SQLITE_DATABASE,
+    TENANT_B_DATABASE,
+    TENANT_B_FIRST_KEY,
+    BenchConfig,
+)
 from bench.cpu import local_redis_pid
 from bench.loader import SPACING, PreparedBatch, prepare_batch
 from bench.machine import cpu_probe_ms, machine_info
@@ -99,9 +106,12 @@ def run(config: BenchConfig, results: BenchResults, say: Say) -> None:
         if config.logs_dir is not None:
             cleanup.callback(_keep_logs, workdir, config.logs_dir, say)  # after the stop
         sqlite_path = workdir / "lite.db"
+        pg_url = config.scratch_url("postgresql+psycopg")
         databases = {
-            PG_DATABASE: config.scratch_url("postgresql+psycopg"),
+            PG_DATABASE: pg_url,
             SQLITE_DATABASE: f"sqlite:///{sqlite_path}",
+            TENANT_B_DATABASE: pg_url,
+            SMALL_TENANT_DATABASE: pg_url,
         }
         stack = cleanup.enter_context(stack_for(config, databases, workdir))
         stack.run_cli("db", "upgrade")
@@ -209,6 +219,22 @@ def _claimpay(
             results.variants[variant.name] = measured
             steps.rate(measured)
             steps.phases(measured)
+    second = prepare_batch(batches.workdir, "tenant-b", batch.rows, TENANT_B_FIRST_KEY)
+    title = f"two tenants' {batch.rows:,}-row batches at once, then small batches during one"
+    with steps.step("tenants", title):
+        results.tenants = t = tenants.tenants_at_once(
+            stack.api_url,
+            config.jwt_secret,
+            stack,
+            libpq,
+            tenants.Tenant(PG_DATABASE, batch),
+            tenants.Tenant(TENANT_B_DATABASE, second),
+            SMALL_TENANT_DATABASE,
+        )
+        for database, seconds in t.together_s.items():
+            steps.say(f"    {database}: {seconds:.2f} s")
+        p50, p99 = t.small_p50_ms, t.small_p99_ms
+        steps.say(f"    small batches during one: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     title = f"{config.latency_batches} batches of {config.latency_rows} rows"
     with steps.step("latency", title):
         results.latency = lat = latency.small_batches(

@@ -4,6 +4,7 @@ already exist loaded, the same way on every run so that measurements compare."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from pathlib import Path
 
 import psycopg
@@ -16,7 +17,7 @@ TABLE = ClaimPromptPay.__tablename__
 LEDGER = ChunkLedger.__tablename__
 
 
-def reset_postgres(url: str, existing: range) -> None:
+def reset_postgres(url: str, existing: Iterable[int]) -> None:
     """Empty the table and the chunk ledger, COPY the `existing` keys in, then VACUUM
     ANALYZE so the planner and the visibility map start alike for every measurement, and
     CHECKPOINT so that no earlier measurement's dirty pages are written during this one."""

@@ -1,0 +1,173 @@
+"""Several tenants at once: what one tenant gets while others share the API and the workers.
+
+Tenants as claimpay sees them: a database name each (all naming the run's PostgreSQL
+database, their rows in key ranges of their own) and a client each. Two measurements:
+
+- two tenants send their 100,000-row bodies at the same moment: each one's time (first
+  byte sent → completed), against one tenant alone in the same run, and both tenants' rows
+  per second together;
+- a third tenant sends 10-row batches, one after the other, while the first tenant's
+  100,000-row job runs: their latency (submit → completed).
+
+Every client waits on the server (`Prefer: wait`), so that no client's polling weighs on
+the others. Every job's counts are checked, and so is the table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from bench.client import ClaimpayClient
+from bench.e2e import JOB_TIMEOUT_S, POLL_S, WrongOutcome, verify_job
+from bench.latency import percentile
+from bench.loader import PreparedBatch, loader_rows
+from bench.measures import TenantsSummary
+from bench.rows import existing_keys
+from bench.stack import Stack
+from bench.tables import count_postgres, reset_postgres
+
+SMALL_ROWS = 10
+SMALL_FIRST_KEY = 900_000_001
+"""The third tenant's keys: far above both big batches'."""
+SMALL_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A tenant's database name and its batch (keys apart from every other tenant's)."""
+
+    database: str
+    batch: PreparedBatch
+
+
+def tenants_at_once(
+    api_url: str,
+    jwt_secret: str,
+    stack: Stack,
+    libpq_url: str,
+    first: Tenant,
+    second: Tenant,
+    small_database: str,
+) -> TenantsSummary:
+    """Both tenants' batches at once, then `small_database`'s small batches during the
+    first one's."""
+    together = _together(api_url, jwt_secret, stack, libpq_url, first, second)
+    small_ms, during_s = _small_during(api_url, jwt_secret, stack, libpq_url, first, small_database)
+    return TenantsSummary(
+        rows_each=first.batch.rows,
+        together_s=together,
+        small_batches=len(small_ms),
+        small_rows=SMALL_ROWS,
+        small_p50_ms=percentile(small_ms, 50),
+        small_p99_ms=percentile(small_ms, 99),
+        big_during_small_s=during_s,
+    )
+
+
+def _together(
+    api_url: str, jwt_secret: str, stack: Stack, libpq_url: str, first: Tenant, second: Tenant
+) -> dict[str, float]:
+    tenants = (first, second)
+    _reset(libpq_url, tenants)
+    bodies = {tenant.database: tenant.batch.body() for tenant in tenants}
+    seconds: dict[str, float] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(tenants))
+
+    def send(tenant: Tenant) -> None:
+        try:
+            with _client(api_url, jwt_secret) as client:
+                start.wait()
+                seconds[tenant.database] = _submit_and_wait(
+                    client, stack, tenant, bodies[tenant.database]
+                )
+        except BaseException as exc:  # reported by the caller's thread
+            start.abort()
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(tenant,)) for tenant in tenants]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    _check_table(libpq_url, tenants)
+    return seconds
+
+
+def _small_during(
+    api_url: str, jwt_secret: str, stack: Stack, libpq_url: str, big: Tenant, database: str
+) -> tuple[list[float], float]:
+    """The small batches' latencies (ms) while `big`'s job runs, and that job's time."""
+    _reset(libpq_url, (big,))
+    body = big.batch.body()
+    done: dict[str, float] = {}
+    errors: list[BaseException] = []
+
+    def send_big() -> None:
+        try:
+            with _client(api_url, jwt_secret) as client:
+                done["s"] = _submit_and_wait(client, stack, big, body)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=send_big)
+    latencies: list[float] = []
+    with _client(api_url, jwt_secret) as client:
+        thread.start()
+        for n in itertools.count():
+            if not thread.is_alive():
+                break
+            rows = list(loader_rows(SMALL_ROWS, SMALL_FIRST_KEY + n * SMALL_ROWS, seed=n))
+            small = json.dumps(rows).encode()
+            started = time.perf_counter()
+            job_id = client.submit(database, small)
+            status = client.wait(job_id, POLL_S, SMALL_TIMEOUT_S, stack.check_alive)
+            latencies.append((time.perf_counter() - started) * 1000)
+            verify_job(status, SMALL_ROWS, 0)
+    thread.join()
+    if errors:
+        raise errors[0]
+    if not latencies:
+        raise WrongOutcome("no small batch completed while the big job ran")
+    return latencies, done["s"]
+
+
+def _submit_and_wait(client: ClaimpayClient, stack: Stack, tenant: Tenant, body: bytes) -> float:
+    started = time.perf_counter()
+    job_id = client.submit(tenant.database, body)
+    status = client.wait(job_id, POLL_S, JOB_TIMEOUT_S, stack.check_alive)
+    seconds = time.perf_counter() - started
+    verify_job(status, tenant.batch.rows, len(_existing(tenant)))
+    return seconds
+
+
+def _existing(tenant: Tenant) -> range:
+    return existing_keys(tenant.batch.rows, tenant.batch.first_key)
+
+
+def _reset(libpq_url: str, tenants: tuple[Tenant, ...]) -> None:
+    reset_postgres(libpq_url, itertools.chain.from_iterable(map(_existing, tenants)))
+
+
+def _check_table(libpq_url: str, tenants: tuple[Tenant, ...]) -> None:
+    expected = sum(tenant.batch.rows for tenant in tenants)
+    stored = count_postgres(libpq_url)
+    if stored != expected:
+        raise WrongOutcome(f"{stored} rows in the table after both tenants, expected {expected}")
+
+
+@contextlib.contextmanager
+def _client(api_url: str, jwt_secret: str) -> Iterator[ClaimpayClient]:
+    client = ClaimpayClient(api_url, jwt_secret)
+    try:
+        yield client
+    finally:
+        client.close()
