@@ -52,6 +52,9 @@ class JobMeta:
     """Where the job summary is POSTed when the job finishes."""
     queue: str | None = None
     """The Celery queue of the job's chunks (None: the default queue)."""
+    window: int = 0
+    """Chunks of the job queued at a time (`job_window_chunks` when it was sealed; 0: all
+    at once)."""
     submitted_ts: float | None = None
     """Epoch seconds of the submission: the job's score in the listing indexes (None: a
     job stored before those indexes had state parts)."""
@@ -85,6 +88,7 @@ class JobMeta:
             round=int(raw.get("round", 0)),
             callback_url=raw.get("callbackUrl") or None,
             queue=raw.get("queue") or None,
+            window=int(raw.get("window", 0)),
             submitted_ts=float(raw["submittedTs"]) if raw.get("submittedTs") else None,
         )
 

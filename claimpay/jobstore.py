@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 from redis import Redis
@@ -58,6 +58,14 @@ class ChunkStates:
     """Claimed by a worker and not recorded."""
     leased: set[int]
     """Held under a live lease: a worker is on it, or its task's retry is waiting."""
+
+
+_Chunk = TypeVar("_Chunk")
+
+
+def first_window(chunks: list[_Chunk], window: int) -> list[_Chunk]:
+    """The chunks queued when a job is sealed: the first `window` (0: all of them)."""
+    return chunks[:window] if window else chunks
 
 
 class JobStore(ProducerQueries):
@@ -157,10 +165,19 @@ class JobStore(ProducerQueries):
         pipe.execute()
 
     def seal(
-        self, job_id: str, *, total: int, chunk_nos: list[int], queue: str | None = None
+        self,
+        job_id: str,
+        *,
+        total: int,
+        chunk_nos: list[int],
+        queue: str | None = None,
+        window: int = 0,
     ) -> JobMeta:
         """Mark the job stored and `queued` (or `completed` if it has no rows); `queue` is
-        the Celery queue its chunks go to (recovery queues them there again)."""
+        the Celery queue its chunks go to (recovery queues them there again). With a
+        `window`, the chunks after the first `window` wait in the job store: the caller
+        queues `first_window(chunk_nos, window)`, and each chunk recorded queues the next
+        (`next_waiting`)."""
         keys = self.keys(job_id)
         now = self.now()
         state = JobState.QUEUED if chunk_nos else JobState.COMPLETED
@@ -173,6 +190,8 @@ class JobStore(ProducerQueries):
         }
         if queue:
             fields["queue"] = queue
+        if window:
+            fields["window"] = window
         if not chunk_nos:
             fields["finishedAt"] = utc_now_iso()
         database, submitted_ts = self.redis.hmget(keys.meta, ["database", "submittedTs"])
@@ -190,6 +209,9 @@ class JobStore(ProducerQueries):
         if chunk_nos:
             pipe.sadd(keys.chunks, *chunk_nos)
             pipe.expire(keys.chunks, self.ttl_s)
+            if waiting := chunk_nos[len(first_window(chunk_nos, window)) :]:
+                pipe.rpush(keys.waiting, *waiting)
+                pipe.expire(keys.waiting, self.ttl_s)
             pipe.zadd(self.store_keys.active, {job_id: now})
         pipe.hset(keys.meta, mapping=fields)
         for field, amount in stats.submission_increments(total).items():
@@ -374,10 +396,20 @@ class JobStore(ProducerQueries):
         leased = {c for c, held in zip(unfinished, pipe.execute(), strict=True) if held}
         return ChunkStates(set(unfinished), started - done, leased)
 
-    def note_requeued(self, job_id: str, chunk_nos: Iterable[int]) -> None:
-        """The sweep queued these chunks again: they count as waiting, not claimed."""
+    def next_waiting(self, job_id: str) -> int | None:
+        """Take the job's next chunk not queued yet (None: none is left); whoever takes it
+        queues it."""
+        taken = self.redis.lpop(self.keys(job_id).waiting)
+        return None if taken is None else int(cast(bytes, taken))
+
+    def note_requeued(self, job_id: str, chunk_nos: Iterable[int], *, every: bool) -> None:
+        """The sweep queued these chunks again: they count as waiting, not claimed. With
+        `every`, they are every unfinished chunk of the job (it had stalled): none waits to
+        be queued any more."""
         keys = self.keys(job_id)
         pipe = self.redis.pipeline(transaction=False)
+        if every:
+            pipe.delete(keys.waiting)
         pipe.srem(keys.started, *chunk_nos)
         pipe.hset(keys.meta, "progressTs", self.now())
         pipe.execute()

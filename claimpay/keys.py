@@ -118,6 +118,12 @@ class JobKeys:
         return f"{self.meta}:chunks"
 
     @property
+    def waiting(self) -> str:
+        """List of the chunk numbers not queued yet, in order (`job_window_chunks`): each
+        chunk recorded takes the first and queues it."""
+        return f"{self.meta}:waiting"
+
+    @property
     def started(self) -> str:
         """Set of chunk numbers a worker has claimed and not yet recorded."""
         return f"{self.meta}:started"
@@ -156,6 +162,7 @@ class JobKeys:
         return [
             self.meta,
             self.chunks,
+            self.waiting,
             self.started,
             self.done,
             self.deliveries,

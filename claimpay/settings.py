@@ -115,6 +115,12 @@ class Settings(BaseSettings):
     fast_queue_max_rows: Annotated[int, Field(ge=0, le=10_000_000)] = 1_000
     """Jobs of at most this many rows go to `<queue>.fast`, so they never wait behind a
     huge batch; 0 sends every job to `queue`."""
+    job_window_chunks: Annotated[int, Field(ge=0, le=1_000_000)] = 64
+    """Chunks of one job in the broker queue at a time: the first are queued when the job
+    is accepted, and each chunk a worker finishes queues the job's next one, so the jobs
+    of several tenants take turns instead of each waiting for every earlier job's last
+    chunk. Set it above the deployment's worker processes (it caps one job's parallelism);
+    0 queues every chunk at once."""
     log_format: Literal["json", "text"] = "json"
     """`json`: one JSON object per line (production); `text`: for people (`claimpay dev`)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

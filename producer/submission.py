@@ -13,6 +13,7 @@ import anyio.to_thread
 from claimpay.callbacks import undeliverable
 from claimpay.entities import EntitySpec
 from claimpay.jobs import JobMeta
+from claimpay.jobstore import first_window
 from claimpay.logs import bind
 from claimpay.messaging import queue_for
 from claimpay.settings import Settings
@@ -85,8 +86,14 @@ async def store_batch(
         )
         chunks = planner.chunks()
         queue = queue_for(services.settings, total)
+        window = services.settings.job_window_chunks
         seal = partial(
-            store.seal, job_id, total=total, chunk_nos=[c for c, _ in chunks], queue=queue
+            store.seal,
+            job_id,
+            total=total,
+            chunk_nos=[c for c, _ in chunks],
+            queue=queue,
+            window=window,
         )
         meta = await anyio.to_thread.run_sync(seal)
     except MalformedBody as exc:
@@ -98,12 +105,13 @@ async def store_batch(
         raise
     # Sealed: the job is stored and will be applied. If queuing fails now, the recovery
     # sweep queues its chunks (a stalled job); deleting it could lose chunks already sent.
-    if chunks:
+    # The first `window` chunks go now; each one recorded queues the next.
+    if first := first_window(chunks, window):
         enqueue = partial(
             services.enqueuer.enqueue_chunks,
             job_id,
-            [c for c, _ in chunks],
-            [n for _, n in chunks],
+            [c for c, _ in first],
+            [n for _, n in first],
             queue=queue,
         )
         try:

@@ -34,7 +34,8 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
     # Celery's consumer, corrected to survive a Redis restart (see `worker.broker`).
     app.conf.worker_consumer = "worker.broker:Consumer"
     install_observability(app, settings)
-    contexts = ContextHolder(settings)
+    # A chunk recorded queues its job's next one (`job_window_chunks`), from the pool.
+    contexts = ContextHolder(settings, CeleryEnqueuer(app, settings.queue))
     register_tasks(app, settings, contexts)
     sweepers: list[Sweeper | WebhookSender] = []
 

@@ -175,6 +175,8 @@ def _record(
         by_index.update((item.position, item) for item in outcomes)
         merged = [by_index[index] for index in sorted(by_index)]
     finished = ctx.store.record_chunk(meta.job_id, chunk_no, outcomes, merged, meta.round)
+    if not finished and 0 < meta.window < meta.chunks:
+        _queue_next(ctx, meta)
     metrics.current().chunk_recorded(meta.database, outcomes, seconds, meta.dry_run)
     log.info(
         "job %s chunk %s: %d rows in %.3fs%s",
@@ -185,6 +187,20 @@ def _record(
         "; job finished" if finished else "",
     )
     return finished
+
+
+def _queue_next(ctx: WorkerContext, meta: JobMeta) -> None:
+    """A chunk of the job is recorded: queue the job's next chunk that waits to be queued,
+    if any (`job_window_chunks`). Should this fail, the job stalls once its queued chunks
+    are done, and the recovery sweep queues every chunk left (`stuck_after_s`)."""
+    if ctx.enqueuer is None:
+        return
+    try:
+        chunk_no = ctx.store.next_waiting(meta.job_id)
+        if chunk_no is not None:
+            ctx.enqueuer.enqueue_chunks(meta.job_id, [chunk_no], [None], queue=meta.queue)
+    except Exception:  # the chunk itself is recorded; recovery queues what was not
+        log.warning("job %s: queuing its next chunk failed", meta.job_id, exc_info=True)
 
 
 def _maybe_prune(ctx: WorkerContext, database: str) -> None:

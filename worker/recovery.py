@@ -40,14 +40,17 @@ def sweep(
         states = store.chunk_states(job_id)
         chunks = states.claimed - states.leased
         idle_s = now - meta.progress_ts
-        if idle_s > settings.stuck_after_s and (
+        stalled = idle_s > settings.stuck_after_s and (
             idle_s > settings.stuck_whatever_the_queue_s() or queue_length() == 0
-        ):
+        )
+        if stalled:
+            # Those waiting to be queued (`job_window_chunks`) included: the chunks still
+            # running would have queued them, and it seems none is.
             chunks |= states.unfinished - states.leased
         if chunks:
             ordered = sorted(chunks)
             enqueuer.enqueue_chunks(job_id, ordered, [None] * len(ordered), queue=meta.queue)
-            store.note_requeued(job_id, ordered)
+            store.note_requeued(job_id, ordered, every=stalled)
             requeued[job_id] = ordered
             log.warning("job %s: queued %d chunk(s) again: %s", job_id, len(ordered), ordered)
     return requeued

@@ -26,16 +26,19 @@ class Api:
     settings: Settings
 
     def run_queued(self, reverse: bool = True) -> None:
-        """Apply every queued chunk, last first, as parallel workers might."""
+        """Apply every queued chunk, last first, as parallel workers might, and then those
+        they queued (`job_window_chunks`), until none is left."""
         context = WorkerContext(
             settings=self.settings,
             store=self.store,
             engines=EngineRegistry(self.settings.databases),
+            enqueuer=self.enqueuer,
         )
-        queued = list(reversed(self.enqueuer.queued)) if reverse else list(self.enqueuer.queued)
-        self.enqueuer.queued.clear()
-        for job_id, chunk_no in queued:
-            run_chunk(context, job_id, chunk_no)
+        while self.enqueuer.queued:
+            queued = self.enqueuer.queued[::-1] if reverse else list(self.enqueuer.queued)
+            self.enqueuer.queued.clear()
+            for job_id, chunk_no in queued:
+                run_chunk(context, job_id, chunk_no)
         context.engines.dispose()
 
 

@@ -63,3 +63,27 @@ def test_finished_and_expired_jobs_leave_the_index(job_store: JobStore) -> None:
     job_store.redis.zadd(job_store.store_keys.active, {"done": 1})
     assert sweep(job_store, Recorder(), SETTINGS, lambda: 0, now=time.time() + 999) == {}
     assert job_store.active_jobs() == []
+
+
+def store_windowed_job(store: JobStore, job_id: str, chunks: int, window: int) -> None:
+    store.begin(job_id, entity="claim-prompt-pays", database="demo", user="u", chunk_size=1)
+    store.write_rows(job_id, {c: [orjson.dumps([c, make_row(c)])] for c in range(chunks)}, {})
+    store.seal(job_id, total=chunks, chunk_nos=list(range(chunks)), window=window)
+
+
+def test_stalled_windowed_job_gets_every_chunk_and_none_waits_any_more(
+    job_store: JobStore,
+) -> None:
+    store_windowed_job(job_store, "j1", 4, window=1)
+    job_store.record_chunk("j1", 0, [outcome(0, RowStatus.CREATED, 0)])
+    later = time.time() + 61
+    assert sweep(job_store, Recorder(), SETTINGS, lambda: 0, now=later) == {"j1": [1, 2, 3]}
+    assert job_store.next_waiting("j1") is None
+
+
+def test_an_orphan_queued_again_leaves_the_waiting_chunks_waiting(job_store: JobStore) -> None:
+    store_windowed_job(job_store, "j1", 3, window=1)
+    job_store.claim("j1", 0, "dead", 30, 5)
+    job_store.redis.delete(job_store.keys("j1").lease(0))  # its lease lapsed
+    assert sweep(job_store, Recorder(), SETTINGS, lambda: 5) == {"j1": [0]}
+    assert [job_store.next_waiting("j1") for _ in range(3)] == [1, 2, None]

@@ -1,0 +1,84 @@
+"""The dispatch window (`job_window_chunks`), in-process: a job's first chunks are queued
+when it is accepted, each chunk recorded queues the next one, and every chunk is queued
+exactly once; duplicates across the window keep their last write."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from sqlalchemy import create_engine, text
+
+from claimpay.jobs import JobState
+from tests.factories import make_row, make_rows
+from tests.unit.producer.conftest import Api
+from worker.chunks import run_chunk
+from worker.context import WorkerContext
+from worker.engines import EngineRegistry
+
+Headers = Callable[..., dict[str, str]]
+BATCH = "/claim-prompt-pays-batch"
+
+
+def submit(api: Api, rows: list[dict[str, object]], headers: dict[str, str]) -> str:
+    accepted = api.client.put(BATCH, content=json.dumps(rows), headers=headers)
+    assert accepted.status_code == 202, accepted.text
+    job_id: str = accepted.json()["data"]["jobId"]
+    return job_id
+
+
+def test_the_first_chunks_are_queued_and_each_recorded_one_queues_the_next(
+    make_api: Callable[..., Api], auth_headers: Headers
+) -> None:
+    api = make_api(chunk_size=10, job_window_chunks=2, fast_queue_max_rows=0)
+    job_id = submit(api, make_rows(45, first_key=100), auth_headers())
+    assert api.enqueuer.sent == [(job_id, 0, api.settings.queue), (job_id, 1, api.settings.queue)]
+    context = WorkerContext(
+        api.settings, api.store, EngineRegistry(api.settings.databases), enqueuer=api.enqueuer
+    )
+    try:
+        run_chunk(context, job_id, 1)
+        assert api.enqueuer.sent[-1] == (job_id, 2, api.settings.queue)
+        assert api.store.meta(job_id).window == 2  # type: ignore[union-attr]
+    finally:
+        context.engines.dispose()
+    api.enqueuer.queued.remove((job_id, 1))
+    api.run_queued()
+    meta = api.store.meta(job_id)
+    assert meta is not None
+    assert (meta.state, meta.processed, meta.created) == (JobState.COMPLETED, 45, 45)
+    assert sorted(chunk for _, chunk, _ in api.enqueuer.sent) == [0, 1, 2, 3, 4]
+    assert api.store.next_waiting(job_id) is None
+
+
+def test_window_zero_queues_every_chunk_at_once(
+    make_api: Callable[..., Api], auth_headers: Headers
+) -> None:
+    api = make_api(chunk_size=10, job_window_chunks=0)
+    job_id = submit(api, make_rows(45, first_key=100), auth_headers())
+    assert [chunk for _, chunk in api.enqueuer.queued] == [0, 1, 2, 3, 4]
+    assert api.store.next_waiting(job_id) is None
+    api.run_queued()
+    meta = api.store.meta(job_id)
+    assert meta is not None
+    assert (meta.window, meta.processed) == (0, 45)
+
+
+def test_repeated_keys_far_apart_keep_their_last_write_through_the_window(
+    make_api: Callable[..., Api], auth_headers: Headers
+) -> None:
+    api = make_api(chunk_size=10, job_window_chunks=1)
+    rows = make_rows(60, first_key=500)
+    rows[55] = make_row(502, tax_ID="LAST")
+    rows[30] = make_row(502, tax_ID="MIDDLE")
+    job_id = submit(api, rows, auth_headers())
+    api.run_queued(reverse=False)
+    data = api.client.get(f"/jobs/{job_id}/results", headers=auth_headers()).json()["data"]
+    assert (data[2]["status"], data[30]["status"], data[55]["status"]) == (201, 200, 200)
+    engine = create_engine(api.settings.databases["demo"])
+    with engine.connect() as conn:
+        tax_id = conn.execute(
+            text("SELECT tax_id FROM claim_prompt_pay WHERE claim_prompt_pay_key = 502")
+        ).scalar_one()
+    engine.dispose()
+    assert tax_id == "LAST"
