@@ -46,12 +46,12 @@ class LatencySummary:
 @dataclass(frozen=True)
 class TenantsSummary:
     """Several tenants at once (`bench.tenants`): each big tenant's time (first byte sent →
-    completed) when both send at the same moment, and a third tenant's small batches
-    (submit → completed) while the first tenant's job runs."""
+    completed), the second sending once the first's batch is accepted, and a third
+    tenant's small batches (submit → completed) while the first tenant's job runs."""
 
     rows_each: int
     together_s: dict[str, float]
-    """Each big tenant's time, by its database name."""
+    """Each big tenant's time, by its database name, the first tenant first."""
     small_batches: int
     small_rows: int
     small_p50_ms: float

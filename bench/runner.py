@@ -220,7 +220,7 @@ def _claimpay(
             steps.rate(measured)
             steps.phases(measured)
     second = prepare_batch(batches.workdir, "tenant-b", batch.rows, TENANT_B_FIRST_KEY)
-    title = f"two tenants' {batch.rows:,}-row batches at once, then small batches during one"
+    title = f"a second tenant's {batch.rows:,}-row batch during the first's, then small batches"
     with steps.step("tenants", title):
         results.tenants = t = tenants.tenants_at_once(
             stack.api_url,

@@ -37,8 +37,8 @@ def test_the_table_shows_each_tenant_beside_one_alone() -> None:
     results = BenchResults(tenants=SUMMARY, postgres=Throughput(100_000, 2.5, 50_000, 50_000))
     rows = {row.measure: row.value for row in table_rows(results)}
     alone = "first byte → completed, alone 2.50 s"
-    assert rows[f"  tenant pg, sent with the other: {alone}"] == "2.00 s"
-    assert rows[f"  tenant pg-b, sent with the other: {alone}"] == "4.00 s"
+    assert rows[f"  tenant pg (sent first): {alone}"] == "2.00 s"
+    assert rows[f"  tenant pg-b (sent at the first one's 202): {alone}"] == "4.00 s"
     assert rows["  both tenants' rows, until the last completed"] == "50,000 rows/s"
     small = "  10-row batches of a third tenant during one of them (50)"
     assert rows[f"{small}: p50"] == "40.0 ms"
