@@ -108,7 +108,9 @@ class _PlainStatements:
     processors: dict[str, Callable[[Any], Any]]
 
     def bound(self, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
-        values = list(map(itemgetter(*columns), rows))
+        # `itemgetter` of one name returns the bare value, of several a tuple.
+        get = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
+        values = list(map(get, rows))
         converters = [self.processors.get(name) for name in columns]
         if not any(converters):
             return values

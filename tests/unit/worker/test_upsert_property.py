@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
@@ -97,3 +98,11 @@ def test_the_plain_sqlite_statements_store_what_sqlalchemy_would(
             raw = conn.exec_driver_sql(f"SELECT * FROM {TABLE.name} ORDER BY 1").fetchall()  # noqa: S608
         stored.append((outcomes, raw))
     assert stored[0] == stored[1]
+
+
+def test_the_plain_statements_bind_one_column_as_a_one_value_row() -> None:
+    plain = strategies._PlainStatements("", (), "", (), {"b": str})
+    rows: list[dict[str, Any]] = [{"a": 1, "b": 2}, {"a": 3, "b": None}]
+    assert plain.bound(rows, ("a",)) == [(1,), (3,)]
+    assert plain.bound(rows, ("b",)) == [("2",), (None,)]
+    assert plain.bound(rows, ("a", "b")) == [(1, "2"), (3, None)]
