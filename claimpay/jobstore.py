@@ -58,6 +58,8 @@ class ChunkStates:
     """Claimed by a worker and not recorded."""
     leased: set[int]
     """Held under a live lease: a worker is on it, or its task's retry is waiting."""
+    waiting: set[int]
+    """Not queued yet: waiting for a chunk of the job to be recorded (`job_window_chunks`)."""
 
 
 _Chunk = TypeVar("_Chunk")
@@ -389,27 +391,41 @@ class JobStore(ProducerQueries):
         pipe.smembers(keys.chunks)
         pipe.smembers(keys.done)
         pipe.smembers(keys.started)
-        every, done, started = ({int(c) for c in found} for found in pipe.execute())
+        pipe.lrange(keys.waiting, 0, -1)
+        every, done, started, waiting = ({int(c) for c in found} for found in pipe.execute())
         unfinished = sorted(every - done)
         for chunk_no in unfinished:
             pipe.exists(keys.lease(chunk_no))
         leased = {c for c, held in zip(unfinished, pipe.execute(), strict=True) if held}
-        return ChunkStates(set(unfinished), started - done, leased)
+        return ChunkStates(set(unfinished), started - done, leased, waiting)
 
     def next_waiting(self, job_id: str) -> int | None:
         """Take the job's next chunk not queued yet (None: none is left); whoever takes it
         queues it."""
-        taken = self.redis.lpop(self.keys(job_id).waiting)
-        return None if taken is None else int(cast(bytes, taken))
+        taken = self.take_waiting(job_id, 1)
+        return taken[0] if taken else None
 
-    def note_requeued(self, job_id: str, chunk_nos: Iterable[int], *, every: bool) -> None:
-        """The sweep queued these chunks again: they count as waiting, not claimed. With
-        `every`, they are every unfinished chunk of the job (it had stalled): none waits to
-        be queued any more."""
+    def take_waiting(self, job_id: str, count: int | None = None) -> list[int]:
+        """Take the job's first `count` chunks not queued yet (None: all of them), in
+        order; whoever takes them queues them."""
+        key = self.keys(job_id).waiting
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.lrange(key, 0, -1 if count is None else count - 1)
+        if count is None:
+            pipe.delete(key)
+        else:
+            pipe.ltrim(key, count, -1)
+        return [int(chunk) for chunk in pipe.execute()[0]]
+
+    def put_back_waiting(self, job_id: str, chunk_nos: list[int]) -> None:
+        """Return chunks taken from the waiting list and not queued, first in line."""
+        if chunk_nos:
+            self.redis.lpush(self.keys(job_id).waiting, *reversed(chunk_nos))
+
+    def note_requeued(self, job_id: str, chunk_nos: Iterable[int]) -> None:
+        """The sweep queued these chunks again: they count as waiting, not claimed."""
         keys = self.keys(job_id)
         pipe = self.redis.pipeline(transaction=False)
-        if every:
-            pipe.delete(keys.waiting)
         pipe.srem(keys.started, *chunk_nos)
         pipe.hset(keys.meta, "progressTs", self.now())
         pipe.execute()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
@@ -147,6 +148,8 @@ def _unchecked(
 
 def _skip_cancelled(ctx: WorkerContext, meta: JobMeta, chunk_no: int) -> bool:
     spec = get_entity(meta.entity)
+    if 0 < meta.window < meta.chunks:
+        _queue_next(ctx, meta, every=True)  # skipping is cheap: no need to take turns
     outcomes = _unchecked(ctx, meta, chunk_no, spec, RowStatus.NOT_PROCESSED, NOT_PROCESSED_BODY)
     return _record(ctx, meta, chunk_no, outcomes, 0.0)
 
@@ -175,7 +178,7 @@ def _record(
         by_index.update((item.position, item) for item in outcomes)
         merged = [by_index[index] for index in sorted(by_index)]
     finished = ctx.store.record_chunk(meta.job_id, chunk_no, outcomes, merged, meta.round)
-    if not finished and 0 < meta.window < meta.chunks:
+    if not finished and meta.round == 0 and 0 < meta.window < meta.chunks:
         _queue_next(ctx, meta)
     metrics.current().chunk_recorded(meta.database, outcomes, seconds, meta.dry_run)
     log.info(
@@ -189,18 +192,23 @@ def _record(
     return finished
 
 
-def _queue_next(ctx: WorkerContext, meta: JobMeta) -> None:
+def _queue_next(ctx: WorkerContext, meta: JobMeta, every: bool = False) -> None:
     """A chunk of the job is recorded: queue the job's next chunk that waits to be queued,
-    if any (`job_window_chunks`). Should this fail, the job stalls once its queued chunks
-    are done, and the recovery sweep queues every chunk left (`stuck_after_s`)."""
+    if any (`job_window_chunks`), or, with `every` (the job is cancelled: they are skipped
+    at once), all of them. A chunk that could not be queued is put back; should that fail
+    too, the job stalls once its queued chunks are done, and the recovery sweep queues the
+    next ones."""
     if ctx.enqueuer is None:
         return
+    taken: list[int] = []
     try:
-        chunk_no = ctx.store.next_waiting(meta.job_id)
-        if chunk_no is not None:
-            ctx.enqueuer.enqueue_chunks(meta.job_id, [chunk_no], [None], queue=meta.queue)
-    except Exception:  # the chunk itself is recorded; recovery queues what was not
-        log.warning("job %s: queuing its next chunk failed", meta.job_id, exc_info=True)
+        taken = ctx.store.take_waiting(meta.job_id, None if every else 1)
+        if taken:
+            ctx.enqueuer.enqueue_chunks(meta.job_id, taken, [None] * len(taken), queue=meta.queue)
+    except Exception:  # the chunk itself is recorded
+        log.warning("job %s: queuing its next chunks failed", meta.job_id, exc_info=True)
+        with contextlib.suppress(RedisError):
+            ctx.store.put_back_waiting(meta.job_id, taken)
 
 
 def _maybe_prune(ctx: WorkerContext, database: str) -> None:

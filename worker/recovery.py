@@ -2,10 +2,12 @@
 
 Two cases. A chunk *orphaned* by a worker that died while applying it: claimed, not
 recorded, and its lease has lapsed (leases are renewed every third of `lease_ttl_s`).
-A job *stalled* because messages were lost (say, Redis restarted without them): no
+A job *stalled* because messages were lost (say, Redis restarted without them), or because
+the chunk that was to queue the next waiting one (`job_window_chunks`) never did: no
 progress for `stuck_after_s` while its queue is empty (or for `stuck_busy_after_s`,
-whatever the queue). Queuing a chunk twice is harmless: the claim and the ledger make the
-second a no-op.
+whatever the queue). Its unfinished chunks that are neither leased nor waiting are queued
+again, and the window is filled up from the waiting ones. Queuing a chunk twice is
+harmless: the claim and the ledger make the second a no-op.
 """
 
 from __future__ import annotations
@@ -40,17 +42,19 @@ def sweep(
         states = store.chunk_states(job_id)
         chunks = states.claimed - states.leased
         idle_s = now - meta.progress_ts
-        stalled = idle_s > settings.stuck_after_s and (
+        if idle_s > settings.stuck_after_s and (
             idle_s > settings.stuck_whatever_the_queue_s() or queue_length() == 0
-        )
-        if stalled:
-            # Those waiting to be queued (`job_window_chunks`) included: the chunks still
-            # running would have queued them, and it seems none is.
-            chunks |= states.unfinished - states.leased
+        ):
+            chunks |= states.unfinished - states.leased - states.waiting
+            # The chunks in flight queue the next waiting ones as they finish: only the
+            # window's empty places are filled (a slow job keeps its window).
+            room = meta.window - len(chunks | states.leased) if states.waiting else 0
+            if room > 0:
+                chunks.update(store.take_waiting(job_id, room))
         if chunks:
             ordered = sorted(chunks)
             enqueuer.enqueue_chunks(job_id, ordered, [None] * len(ordered), queue=meta.queue)
-            store.note_requeued(job_id, ordered, every=stalled)
+            store.note_requeued(job_id, ordered)
             requeued[job_id] = ordered
             log.warning("job %s: queued %d chunk(s) again: %s", job_id, len(ordered), ordered)
     return requeued

@@ -216,7 +216,7 @@ def test_chunk_states_tell_recovery_what_is_claimed_and_leased(job_store: JobSto
     job_store.record_chunk(JOB, 2, RESULTS[2])
     states = job_store.chunk_states(JOB)
     assert (states.unfinished, states.claimed, states.leased) == ({0, 1}, {0, 1}, {0})
-    job_store.note_requeued(JOB, [1], every=False)
+    job_store.note_requeued(JOB, [1])
     assert job_store.chunk_states(JOB).claimed == {0}
 
 

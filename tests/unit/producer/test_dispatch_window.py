@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import create_engine, text
 
 from claimpay.jobs import JobState
 from tests.factories import make_row, make_rows
+from tests.fakes import RecordingEnqueuer
 from tests.unit.producer.conftest import Api
 from worker.chunks import run_chunk
 from worker.context import WorkerContext
@@ -82,3 +84,45 @@ def test_repeated_keys_far_apart_keep_their_last_write_through_the_window(
         ).scalar_one()
     engine.dispose()
     assert tax_id == "LAST"
+
+
+def test_a_cancelled_job_queues_every_waiting_chunk_at_once(
+    make_api: Callable[..., Api], auth_headers: Headers
+) -> None:
+    api = make_api(chunk_size=10, job_window_chunks=1, fast_queue_max_rows=0)
+    job_id = submit(api, make_rows(50, first_key=100), auth_headers())
+    assert api.client.delete(f"/jobs/{job_id}", headers=auth_headers()).status_code == 202
+    context = WorkerContext(
+        api.settings, api.store, EngineRegistry(api.settings.databases), enqueuer=api.enqueuer
+    )
+    try:
+        run_chunk(context, job_id, 0)
+    finally:
+        context.engines.dispose()
+    assert [chunk for _, chunk, _ in api.enqueuer.sent] == [0, 1, 2, 3, 4]
+    api.enqueuer.queued.remove((job_id, 0))
+    api.run_queued()
+    meta = api.store.meta(job_id)
+    assert meta is not None
+    assert (meta.state, meta.not_processed) == (JobState.CANCELLED, 50)
+
+
+class _BrokerDown(RecordingEnqueuer):
+    def enqueue_chunks(self, *args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("broker unreachable")
+
+
+def test_a_chunk_that_could_not_be_queued_is_put_back_first_in_line(
+    make_api: Callable[..., Api], auth_headers: Headers
+) -> None:
+    api = make_api(chunk_size=10, job_window_chunks=1, fast_queue_max_rows=0)
+    job_id = submit(api, make_rows(30, first_key=100), auth_headers())
+    context = WorkerContext(
+        api.settings, api.store, EngineRegistry(api.settings.databases), enqueuer=_BrokerDown()
+    )
+    try:
+        run_chunk(context, job_id, 0)
+    finally:
+        context.engines.dispose()
+    assert api.store.chunk_states(job_id).waiting == {1, 2}
+    assert api.store.next_waiting(job_id) == 1

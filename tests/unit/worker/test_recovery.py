@@ -71,14 +71,35 @@ def store_windowed_job(store: JobStore, job_id: str, chunks: int, window: int) -
     store.seal(job_id, total=chunks, chunk_nos=list(range(chunks)), window=window)
 
 
-def test_stalled_windowed_job_gets_every_chunk_and_none_waits_any_more(
+def test_a_stalled_windowed_job_gets_its_window_filled_from_the_waiting_chunks(
     job_store: JobStore,
 ) -> None:
-    store_windowed_job(job_store, "j1", 4, window=1)
+    store_windowed_job(job_store, "j1", 5, window=2)
+    # Chunk 0 was recorded by a worker that died before queuing the next one.
     job_store.record_chunk("j1", 0, [outcome(0, RowStatus.CREATED, 0)])
+    job_store.claim("j1", 1, "alive", 30, 5)
     later = time.time() + 61
-    assert sweep(job_store, Recorder(), SETTINGS, lambda: 0, now=later) == {"j1": [1, 2, 3]}
-    assert job_store.next_waiting("j1") is None
+    recorder = Recorder()
+    assert sweep(job_store, recorder, SETTINGS, lambda: 0, now=later) == {"j1": [2]}
+    assert [job_store.next_waiting("j1") for _ in range(3)] == [3, 4, None]
+
+
+def test_lost_messages_of_a_windowed_job_are_queued_again_and_the_rest_keeps_waiting(
+    job_store: JobStore,
+) -> None:
+    store_windowed_job(job_store, "j1", 5, window=2)  # 0 and 1 queued, their messages lost
+    later = time.time() + 61
+    assert sweep(job_store, Recorder(), SETTINGS, lambda: 0, now=later) == {"j1": [0, 1]}
+    assert [job_store.next_waiting("j1") for _ in range(4)] == [2, 3, 4, None]
+
+
+def test_a_slow_windowed_job_keeps_its_waiting_chunks(job_store: JobStore) -> None:
+    store_windowed_job(job_store, "j1", 5, window=2)
+    for chunk in (0, 1):  # both in flight for longer than stuck_after_s, leases renewed
+        job_store.claim("j1", chunk, "alive", 30, 5)
+    later = time.time() + 61
+    assert sweep(job_store, Recorder(), SETTINGS, lambda: 0, now=later) == {}
+    assert job_store.chunk_states("j1").waiting == {2, 3, 4}
 
 
 def test_an_orphan_queued_again_leaves_the_waiting_chunks_waiting(job_store: JobStore) -> None:
