@@ -44,26 +44,37 @@ class LatencySummary:
 
 
 @dataclass(frozen=True)
-class TenantsSummary:
-    """Several tenants at once (`bench.tenants`): each big tenant's time (first byte sent →
-    completed), the second sending once the first's batch is accepted, and a third
-    tenant's small batches (submit → completed) while the first tenant's job runs."""
+class TenantRun:
+    """One tenant's batch among others': its rows and time (first byte sent → completed),
+    and the same batch's time alone earlier in the run (None: not measured)."""
 
-    rows_each: int
-    together_s: dict[str, float]
-    """Each big tenant's time, by its database name, the first tenant first."""
+    rows: int
+    seconds: float
+    alone_s: float | None = None
+
+
+@dataclass(frozen=True)
+class TenantsSummary:
+    """Several tenants at once (`bench.tenants`): two tenants' batches, the second sent
+    once the first's is accepted, and a third tenant's small batches (submit → completed)
+    while a big job runs."""
+
+    turns: dict[str, TenantRun]
+    """Each tenant's batch, by its database name, the first tenant first."""
     small_batches: int
     small_rows: int
     small_p50_ms: float
     small_p99_ms: float
+    big_rows: int
     big_during_small_s: float
-    """The first tenant's time while the small batches ran."""
+    """The time of the big job the small batches ran beside."""
 
     @property
     def together_rows_per_s(self) -> float:
         """Both tenants' rows over the time until the last one completed."""
-        longest = max(self.together_s.values())
-        return self.rows_each * len(self.together_s) / longest if longest > 0 else 0.0
+        longest = max(run.seconds for run in self.turns.values())
+        rows = sum(run.rows for run in self.turns.values())
+        return rows / longest if longest > 0 else 0.0
 
 
 @dataclass(frozen=True)

@@ -236,17 +236,20 @@ def _tenant_rows(r: BenchResults) -> list[Row]:
     if not r.tenants:
         return []
     t = r.tenants
-    rows = [Row(f"several tenants at once ({t.rows_each:,}-row batches, PostgreSQL)", "")]
-    alone = f", alone {r.postgres.seconds:.2f} s" if r.postgres else ""
-    for n, (database, seconds) in enumerate(t.together_s.items()):
+    rows = [Row("several tenants at once (PostgreSQL)", "")]
+    for n, (database, run) in enumerate(t.turns.items()):
         when = "sent first" if n == 0 else "sent at the first one's 202"
-        label = f"  tenant {database} ({when}): first byte → completed{alone}"
-        rows.append(Row(label, f"{seconds:.2f} s"))
+        alone = "" if run.alone_s is None else f"; alone {run.alone_s:.2f} s"
+        label = f"  tenant {database}, {run.rows:,} rows ({when}): first byte → completed{alone}"
+        rows.append(Row(label, f"{run.seconds:.2f} s"))
     rows.append(Row("  both tenants' rows, until the last completed", _rate(t.together_rows_per_s)))
-    label = f"  {t.small_rows}-row batches of a third tenant during one of them ({t.small_batches})"
+    label = (
+        f"  {t.small_rows}-row batches of a third tenant during a {t.big_rows:,}-row job "
+        f"({t.small_batches})"
+    )
     rows.append(Row(f"{label}: p50", f"{t.small_p50_ms:.1f} ms"))
     rows.append(Row(f"{label}: p99", f"{t.small_p99_ms:.1f} ms"))
-    rows.append(Row("  the big batch's time meanwhile", f"{t.big_during_small_s:.2f} s"))
+    rows.append(Row("  that job's time meanwhile", f"{t.big_during_small_s:.2f} s"))
     return rows
 
 

@@ -220,19 +220,25 @@ def _claimpay(
             steps.rate(measured)
             steps.phases(measured)
     second = prepare_batch(batches.workdir, "tenant-b", batch.rows, TENANT_B_FIRST_KEY)
-    title = f"a second tenant's {batch.rows:,}-row batch during the first's, then small batches"
+    title = (
+        f"a second tenant's {batch.rows:,}-row batch during the first's {big.rows:,}-row one, "
+        "then small batches"
+    )
+    alone_s = {TENANT_B_DATABASE: results.postgres.seconds} if results.postgres else {}
+    if results.memory:
+        alone_s[PG_DATABASE] = results.memory.throughput.seconds
     with steps.step("tenants", title):
         results.tenants = t = tenants.tenants_at_once(
             stack.api_url,
             config.jwt_secret,
             stack,
             libpq,
-            tenants.Tenant(PG_DATABASE, batch),
-            tenants.Tenant(TENANT_B_DATABASE, second),
+            (tenants.Tenant(PG_DATABASE, big), tenants.Tenant(TENANT_B_DATABASE, second)),
             SMALL_TENANT_DATABASE,
+            alone_s,
         )
-        for database, seconds in t.together_s.items():
-            steps.say(f"    {database}: {seconds:.2f} s")
+        for database, run in t.turns.items():
+            steps.say(f"    {database}: {run.rows:,} rows in {run.seconds:.2f} s")
         p50, p99 = t.small_p50_ms, t.small_p99_ms
         steps.say(f"    small batches during one: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     title = f"{config.latency_batches} batches of {config.latency_rows} rows"

@@ -3,12 +3,13 @@
 Tenants as claimpay sees them: a database name each (all naming the run's PostgreSQL
 database, their rows in key ranges of their own) and a client each. Two measurements:
 
-- a second tenant sends its 100,000-row body as soon as the first tenant's is accepted (its
-  202), while the first job runs: each one's time (first byte sent → completed), against
-  one tenant alone in the same run, and both tenants' rows per second together;
-- a third tenant sends 10-row batches, one after the other, from the 202 of the first
-  tenant's 100,000-row batch until its job completes: their latency (submit → completed;
-  they go to the `.fast` queue, as any job of at most `CLAIMPAY_FAST_QUEUE_MAX_ROWS` rows).
+- a second tenant sends its 100,000-row body as soon as the first tenant's 1,000,000-row
+  body is accepted (its 202), while the first job runs: each one's time (first byte sent →
+  completed), against the same batch alone earlier in the run, and both tenants' rows per
+  second together;
+- a third tenant sends 10-row batches, one after the other, from the 202 of a 100,000-row
+  batch until its job completes: their latency (submit → completed; they go to the
+  `.fast` queue, as any job of at most `CLAIMPAY_FAST_QUEUE_MAX_ROWS` rows).
 
 Every client waits on the server (`Prefer: wait`), so that no client's polling weighs on
 the others. Every job's counts are checked, and so is the table.
@@ -28,7 +29,7 @@ from bench.client import ClaimpayClient
 from bench.e2e import JOB_TIMEOUT_S, POLL_S, WrongOutcome, verify_job
 from bench.latency import percentile
 from bench.loader import PreparedBatch, loader_rows
-from bench.measures import TenantsSummary
+from bench.measures import TenantRun, TenantsSummary
 from bench.rows import existing_keys
 from bench.stack import Stack
 from bench.tables import count_postgres, reset_postgres
@@ -52,21 +53,30 @@ def tenants_at_once(
     jwt_secret: str,
     stack: Stack,
     libpq_url: str,
-    first: Tenant,
-    second: Tenant,
+    turns: tuple[Tenant, Tenant],
     small_database: str,
+    alone_s: dict[str, float],
 ) -> TenantsSummary:
-    """The second tenant's batch during the first one's job, then `small_database`'s small
-    batches during the first one's."""
-    together = _together(api_url, jwt_secret, stack, libpq_url, first, second)
-    small_ms, during_s = _small_during(api_url, jwt_secret, stack, libpq_url, first, small_database)
+    """The second tenant of `turns` sends its batch at the first one's 202; then
+    `small_database`'s small batches during the second tenant's batch alone. `alone_s`
+    holds each batch's time alone, by tenant, where it was measured."""
+    together = _together(api_url, jwt_secret, stack, libpq_url, *turns)
+    during = turns[1]
+    small_ms, during_s = _small_during(
+        api_url, jwt_secret, stack, libpq_url, during, small_database
+    )
     return TenantsSummary(
-        rows_each=first.batch.rows,
-        together_s=together,
+        turns={
+            tenant.database: TenantRun(
+                tenant.batch.rows, together[tenant.database], alone_s.get(tenant.database)
+            )
+            for tenant in turns
+        },
         small_batches=len(small_ms),
         small_rows=SMALL_ROWS,
         small_p50_ms=percentile(small_ms, 50),
         small_p99_ms=percentile(small_ms, 99),
+        big_rows=during.batch.rows,
         big_during_small_s=during_s,
     )
 
