@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import orjson
 from redis import Redis
@@ -62,12 +62,8 @@ class ChunkStates:
     """Not queued yet: waiting for a chunk of the job to be recorded (`job_window_chunks`)."""
 
 
-_Chunk = TypeVar("_Chunk")
-
-
-def first_window(chunks: list[_Chunk], window: int) -> list[_Chunk]:
-    """The chunks queued when a job is sealed: the first `window` (0: all of them)."""
-    return chunks[:window] if window else chunks
+_EVERY = 2**31 - 1
+"""A count that takes a whole list (`LPOP key count`)."""
 
 
 class JobStore(ProducerQueries):
@@ -178,8 +174,8 @@ class JobStore(ProducerQueries):
         """Mark the job stored and `queued` (or `completed` if it has no rows); `queue` is
         the Celery queue its chunks go to (recovery queues them there again). With a
         `window`, the chunks after the first `window` wait in the job store: the caller
-        queues `first_window(chunk_nos, window)`, and each chunk recorded queues the next
-        (`next_waiting`)."""
+        queues the first `window` (all of them without one), and each chunk recorded
+        queues the next (`take_waiting`)."""
         keys = self.keys(job_id)
         now = self.now()
         state = JobState.QUEUED if chunk_nos else JobState.COMPLETED
@@ -211,7 +207,7 @@ class JobStore(ProducerQueries):
         if chunk_nos:
             pipe.sadd(keys.chunks, *chunk_nos)
             pipe.expire(keys.chunks, self.ttl_s)
-            if waiting := chunk_nos[len(first_window(chunk_nos, window)) :]:
+            if window and (waiting := chunk_nos[window:]):
                 pipe.rpush(keys.waiting, *waiting)
                 pipe.expire(keys.waiting, self.ttl_s)
             pipe.zadd(self.store_keys.active, {job_id: now})
@@ -393,34 +389,17 @@ class JobStore(ProducerQueries):
         pipe.smembers(keys.started)
         pipe.lrange(keys.waiting, 0, -1)
         every, done, started, waiting = ({int(c) for c in found} for found in pipe.execute())
-        unfinished = sorted(every - done)
+        unfinished = sorted(every - done - waiting)  # a waiting chunk holds no lease
         for chunk_no in unfinished:
             pipe.exists(keys.lease(chunk_no))
         leased = {c for c, held in zip(unfinished, pipe.execute(), strict=True) if held}
-        return ChunkStates(set(unfinished), started - done, leased, waiting)
-
-    def next_waiting(self, job_id: str) -> int | None:
-        """Take the job's next chunk not queued yet (None: none is left); whoever takes it
-        queues it."""
-        taken = self.take_waiting(job_id, 1)
-        return taken[0] if taken else None
+        return ChunkStates(set(unfinished) | waiting, started - done, leased, waiting)
 
     def take_waiting(self, job_id: str, count: int | None = None) -> list[int]:
         """Take the job's first `count` chunks not queued yet (None: all of them), in
         order; whoever takes them queues them."""
-        key = self.keys(job_id).waiting
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.lrange(key, 0, -1 if count is None else count - 1)
-        if count is None:
-            pipe.delete(key)
-        else:
-            pipe.ltrim(key, count, -1)
-        return [int(chunk) for chunk in pipe.execute()[0]]
-
-    def put_back_waiting(self, job_id: str, chunk_nos: list[int]) -> None:
-        """Return chunks taken from the waiting list and not queued, first in line."""
-        if chunk_nos:
-            self.redis.lpush(self.keys(job_id).waiting, *reversed(chunk_nos))
+        taken = self.redis.lpop(self.keys(job_id).waiting, count or _EVERY)
+        return [int(chunk) for chunk in cast(list[bytes] | None, taken) or []]
 
     def note_requeued(self, job_id: str, chunk_nos: Iterable[int]) -> None:
         """The sweep queued these chunks again: they count as waiting, not claimed."""

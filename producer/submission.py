@@ -13,7 +13,6 @@ import anyio.to_thread
 from claimpay.callbacks import undeliverable
 from claimpay.entities import EntitySpec
 from claimpay.jobs import JobMeta
-from claimpay.jobstore import first_window
 from claimpay.logs import bind
 from claimpay.messaging import queue_for
 from claimpay.settings import Settings
@@ -106,7 +105,7 @@ async def store_batch(
     # Sealed: the job is stored and will be applied. If queuing fails now, the recovery
     # sweep queues its chunks (a stalled job); deleting it could lose chunks already sent.
     # The first `window` chunks go now; each one recorded queues the next.
-    if first := first_window(chunks, window):
+    if first := chunks[: meta.window or None]:
         enqueue = partial(
             services.enqueuer.enqueue_chunks,
             job_id,

@@ -34,8 +34,9 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
     # Celery's consumer, corrected to survive a Redis restart (see `worker.broker`).
     app.conf.worker_consumer = "worker.broker:Consumer"
     install_observability(app, settings)
+    enqueuer = CeleryEnqueuer(app, settings.queue)
     # A chunk recorded queues its job's next one (`job_window_chunks`), from the pool.
-    contexts = ContextHolder(settings, CeleryEnqueuer(app, settings.queue))
+    contexts = ContextHolder(settings, enqueuer)
     register_tasks(app, settings, contexts)
     sweepers: list[Sweeper | WebhookSender] = []
 
@@ -48,7 +49,7 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
         store = make_job_store(settings)
         sweeper = Sweeper(
             store,
-            CeleryEnqueuer(app, settings.queue),
+            enqueuer,
             settings,
             lambda: sum(int(store.redis.llen(q)) for q in worker_queues(settings)),
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 
@@ -148,10 +147,8 @@ def _unchecked(
 
 def _skip_cancelled(ctx: WorkerContext, meta: JobMeta, chunk_no: int) -> bool:
     spec = get_entity(meta.entity)
-    if 0 < meta.window < meta.chunks:
-        _queue_next(ctx, meta, every=True)  # skipping is cheap: no need to take turns
     outcomes = _unchecked(ctx, meta, chunk_no, spec, RowStatus.NOT_PROCESSED, NOT_PROCESSED_BODY)
-    return _record(ctx, meta, chunk_no, outcomes, 0.0)
+    return _record(ctx, meta, chunk_no, outcomes, 0.0, cancelled=True)
 
 
 def _give_up(
@@ -169,7 +166,12 @@ def _give_up(
 
 
 def _record(
-    ctx: WorkerContext, meta: JobMeta, chunk_no: int, outcomes: list[Outcome], seconds: float
+    ctx: WorkerContext,
+    meta: JobMeta,
+    chunk_no: int,
+    outcomes: list[Outcome],
+    seconds: float,
+    cancelled: bool = False,
 ) -> bool:
     merged: list[Outcome] | None = None
     if meta.round:
@@ -178,8 +180,8 @@ def _record(
         by_index.update((item.position, item) for item in outcomes)
         merged = [by_index[index] for index in sorted(by_index)]
     finished = ctx.store.record_chunk(meta.job_id, chunk_no, outcomes, merged, meta.round)
-    if not finished and meta.round == 0 and 0 < meta.window < meta.chunks:
-        _queue_next(ctx, meta)
+    if not finished:
+        _queue_next(ctx, meta, every=cancelled)
     metrics.current().chunk_recorded(meta.database, outcomes, seconds, meta.dry_run)
     log.info(
         "job %s chunk %s: %d rows in %.3fs%s",
@@ -192,23 +194,18 @@ def _record(
     return finished
 
 
-def _queue_next(ctx: WorkerContext, meta: JobMeta, every: bool = False) -> None:
+def _queue_next(ctx: WorkerContext, meta: JobMeta, every: bool) -> None:
     """A chunk of the job is recorded: queue the job's next chunk that waits to be queued,
     if any (`job_window_chunks`), or, with `every` (the job is cancelled: they are skipped
-    at once), all of them. A chunk that could not be queued is put back; should that fail
-    too, the job stalls once its queued chunks are done, and the recovery sweep queues the
-    next ones."""
-    if ctx.enqueuer is None:
+    at once), all of them. Should this fail, the job stalls once its queued chunks are
+    done, and the recovery sweep fills its window up."""
+    if ctx.enqueuer is None or meta.round or not 0 < meta.window < meta.chunks:
         return
-    taken: list[int] = []
     try:
-        taken = ctx.store.take_waiting(meta.job_id, None if every else 1)
-        if taken:
+        if taken := ctx.store.take_waiting(meta.job_id, None if every else 1):
             ctx.enqueuer.enqueue_chunks(meta.job_id, taken, [None] * len(taken), queue=meta.queue)
     except Exception:  # the chunk itself is recorded
         log.warning("job %s: queuing its next chunks failed", meta.job_id, exc_info=True)
-        with contextlib.suppress(RedisError):
-            ctx.store.put_back_waiting(meta.job_id, taken)
 
 
 def _maybe_prune(ctx: WorkerContext, database: str) -> None:

@@ -48,8 +48,8 @@ def sweep(
             chunks |= states.unfinished - states.leased - states.waiting
             # The chunks in flight queue the next waiting ones as they finish: only the
             # window's empty places are filled (a slow job keeps its window).
-            room = meta.window - len(chunks | states.leased) if states.waiting else 0
-            if room > 0:
+            room = meta.window - len(states.unfinished - states.waiting)
+            if room > 0 and states.waiting:
                 chunks.update(store.take_waiting(job_id, room))
         if chunks:
             ordered = sorted(chunks)

@@ -8,7 +8,7 @@ import pytest
 
 from claimpay.envelope import NOT_PROCESSED_BODY, Outcome, RowStatus, outcome
 from claimpay.jobs import JobMeta, JobState
-from claimpay.jobstore import MISSING_RESULT, Claim, JobStore, first_window
+from claimpay.jobstore import MISSING_RESULT, Claim, JobStore
 from tests.factories import make_row
 
 JOB = "job-1"
@@ -76,18 +76,18 @@ def test_seal_with_a_window_keeps_the_later_chunks_waiting_in_order(job_store: J
     chunk_nos = [0, 1, 3, 4, 7]  # a chunk of only repeated keys is never created
     meta = job_store.seal(JOB, total=5, chunk_nos=chunk_nos, window=2)
     assert (meta.window, meta.chunks) == (2, 5)
-    assert first_window(chunk_nos, 2) == [0, 1]
-    assert [job_store.next_waiting(JOB) for _ in range(4)] == [3, 4, 7, None]
+    assert job_store.take_waiting(JOB, 2) == [3, 4]
+    assert job_store.take_waiting(JOB, 1) == [7]
+    assert job_store.take_waiting(JOB, 1) == []
     assert job_store.redis.ttl(job_store.keys(JOB).waiting) == -2  # emptied, gone
 
 
 def test_seal_without_a_window_or_within_it_keeps_nothing_waiting(job_store: JobStore) -> None:
-    assert first_window([0, 1, 2], 0) == [0, 1, 2]
     for job_id, window in (("j-none", 0), ("j-wide", 9)):
         job_store.begin(job_id, entity="claim-prompt-pays", database="demo", user="a", chunk_size=1)
         meta = job_store.seal(job_id, total=3, chunk_nos=[0, 1, 2], window=window)
         assert meta.window == window
-        assert job_store.next_waiting(job_id) is None
+        assert job_store.take_waiting(job_id) == []
 
 
 def test_the_waiting_chunks_expire_with_the_job(job_store: JobStore) -> None:

@@ -1,6 +1,7 @@
 """The dispatch window (`job_window_chunks`), in-process: a job's first chunks are queued
 when it is accepted, each chunk recorded queues the next one, and every chunk is queued
-exactly once; duplicates across the window keep their last write."""
+exactly once; a cancelled job queues the rest at once; a chunk lost in the hand-off is
+queued by the sweep."""
 
 from __future__ import annotations
 
@@ -8,15 +9,14 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import create_engine, text
-
 from claimpay.jobs import JobState
-from tests.factories import make_row, make_rows
+from tests.factories import make_rows
 from tests.fakes import RecordingEnqueuer
 from tests.unit.producer.conftest import Api
 from worker.chunks import run_chunk
 from worker.context import WorkerContext
 from worker.engines import EngineRegistry
+from worker.recovery import sweep
 
 Headers = Callable[..., dict[str, str]]
 BATCH = "/claim-prompt-pays-batch"
@@ -50,7 +50,7 @@ def test_the_first_chunks_are_queued_and_each_recorded_one_queues_the_next(
     assert meta is not None
     assert (meta.state, meta.processed, meta.created) == (JobState.COMPLETED, 45, 45)
     assert sorted(chunk for _, chunk, _ in api.enqueuer.sent) == [0, 1, 2, 3, 4]
-    assert api.store.next_waiting(job_id) is None
+    assert api.store.take_waiting(job_id) == []
 
 
 def test_window_zero_queues_every_chunk_at_once(
@@ -59,31 +59,11 @@ def test_window_zero_queues_every_chunk_at_once(
     api = make_api(chunk_size=10, job_window_chunks=0)
     job_id = submit(api, make_rows(45, first_key=100), auth_headers())
     assert [chunk for _, chunk in api.enqueuer.queued] == [0, 1, 2, 3, 4]
-    assert api.store.next_waiting(job_id) is None
+    assert api.store.take_waiting(job_id) == []
     api.run_queued()
     meta = api.store.meta(job_id)
     assert meta is not None
     assert (meta.window, meta.processed) == (0, 45)
-
-
-def test_repeated_keys_far_apart_keep_their_last_write_through_the_window(
-    make_api: Callable[..., Api], auth_headers: Headers
-) -> None:
-    api = make_api(chunk_size=10, job_window_chunks=1)
-    rows = make_rows(60, first_key=500)
-    rows[55] = make_row(502, tax_ID="LAST")
-    rows[30] = make_row(502, tax_ID="MIDDLE")
-    job_id = submit(api, rows, auth_headers())
-    api.run_queued(reverse=False)
-    data = api.client.get(f"/jobs/{job_id}/results", headers=auth_headers()).json()["data"]
-    assert (data[2]["status"], data[30]["status"], data[55]["status"]) == (201, 200, 200)
-    engine = create_engine(api.settings.databases["demo"])
-    with engine.connect() as conn:
-        tax_id = conn.execute(
-            text("SELECT tax_id FROM claim_prompt_pay WHERE claim_prompt_pay_key = 502")
-        ).scalar_one()
-    engine.dispose()
-    assert tax_id == "LAST"
 
 
 def test_a_cancelled_job_queues_every_waiting_chunk_at_once(
@@ -112,17 +92,24 @@ class _BrokerDown(RecordingEnqueuer):
         raise ConnectionError("broker unreachable")
 
 
-def test_a_chunk_that_could_not_be_queued_is_put_back_first_in_line(
+def test_a_chunk_that_could_not_be_queued_is_queued_by_the_sweep_once_the_job_stalls(
     make_api: Callable[..., Api], auth_headers: Headers
 ) -> None:
-    api = make_api(chunk_size=10, job_window_chunks=1, fast_queue_max_rows=0)
+    api = make_api(chunk_size=10, job_window_chunks=1, fast_queue_max_rows=0, stuck_after_s=60)
     job_id = submit(api, make_rows(30, first_key=100), auth_headers())
     context = WorkerContext(
         api.settings, api.store, EngineRegistry(api.settings.databases), enqueuer=_BrokerDown()
     )
     try:
-        run_chunk(context, job_id, 0)
+        assert run_chunk(context, job_id, 0) is False  # recorded; queuing chunk 1 failed
     finally:
         context.engines.dispose()
-    assert api.store.chunk_states(job_id).waiting == {1, 2}
-    assert api.store.next_waiting(job_id) == 1
+    assert api.store.chunk_states(job_id).waiting == {2}
+    later = api.store.now() + 61
+    requeued = sweep(api.store, api.enqueuer, api.settings, lambda: 0, now=later)
+    assert requeued == {job_id: [1]}  # lost in the hand-off; chunk 2 keeps waiting its turn
+    api.enqueuer.queued.remove((job_id, 0))
+    api.run_queued()
+    meta = api.store.meta(job_id)
+    assert meta is not None
+    assert (meta.state, meta.processed) == (JobState.COMPLETED, 30)

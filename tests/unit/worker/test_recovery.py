@@ -81,7 +81,7 @@ def test_a_stalled_windowed_job_gets_its_window_filled_from_the_waiting_chunks(
     later = time.time() + 61
     recorder = Recorder()
     assert sweep(job_store, recorder, SETTINGS, lambda: 0, now=later) == {"j1": [2]}
-    assert [job_store.next_waiting("j1") for _ in range(3)] == [3, 4, None]
+    assert job_store.take_waiting("j1") == [3, 4]
 
 
 def test_lost_messages_of_a_windowed_job_are_queued_again_and_the_rest_keeps_waiting(
@@ -90,7 +90,7 @@ def test_lost_messages_of_a_windowed_job_are_queued_again_and_the_rest_keeps_wai
     store_windowed_job(job_store, "j1", 5, window=2)  # 0 and 1 queued, their messages lost
     later = time.time() + 61
     assert sweep(job_store, Recorder(), SETTINGS, lambda: 0, now=later) == {"j1": [0, 1]}
-    assert [job_store.next_waiting("j1") for _ in range(4)] == [2, 3, 4, None]
+    assert job_store.take_waiting("j1") == [2, 3, 4]
 
 
 def test_a_slow_windowed_job_keeps_its_waiting_chunks(job_store: JobStore) -> None:
@@ -107,4 +107,4 @@ def test_an_orphan_queued_again_leaves_the_waiting_chunks_waiting(job_store: Job
     job_store.claim("j1", 0, "dead", 30, 5)
     job_store.redis.delete(job_store.keys("j1").lease(0))  # its lease lapsed
     assert sweep(job_store, Recorder(), SETTINGS, lambda: 5) == {"j1": [0]}
-    assert [job_store.next_waiting("j1") for _ in range(3)] == [1, 2, None]
+    assert job_store.take_waiting("j1") == [1, 2]
