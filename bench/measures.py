@@ -61,20 +61,21 @@ class TenantsSummary:
 
     turns: dict[str, TenantRun]
     """Each tenant's batch, by its database name, the first tenant first."""
+    together_s: float
+    """The first tenant's first byte sent → the last tenant's job completed."""
     small_batches: int
     small_rows: int
     small_p50_ms: float
     small_p99_ms: float
-    big_rows: int
-    big_during_small_s: float
-    """The time of the big job the small batches ran beside."""
+    during_rows: int
+    during_s: float
+    """The time of the job the small batches ran beside, and its rows."""
 
     @property
     def together_rows_per_s(self) -> float:
         """Both tenants' rows over the time until the last one completed."""
-        longest = max(run.seconds for run in self.turns.values())
         rows = sum(run.rows for run in self.turns.values())
-        return rows / longest if longest > 0 else 0.0
+        return rows / self.together_s if self.together_s > 0 else 0.0
 
 
 @dataclass(frozen=True)
