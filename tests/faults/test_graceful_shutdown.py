@@ -34,7 +34,10 @@ def test_warm_shutdown_mid_job_loses_and_doubles_nothing(
 
     stack.signal_worker(worker, signal.SIGTERM, group=False)  # as `docker stop` does
     stopping = time.monotonic()
-    assert stack.wait_exit(worker, 30) == 0, stack.log_tail()
+    # Within compose's stop_grace_period (60 s). A pool process that sent a result its
+    # parent did not count before the pool was joined waits up to 30 s for it (billiard's
+    # _ensure_messages_consumed), which happens in a few percent of runs.
+    assert stack.wait_exit(worker, 50) == 0, stack.log_tail()
     stopped_s = time.monotonic() - stopping
     meta = stack.store.meta(job_id)
     assert meta is not None
