@@ -8,10 +8,12 @@ hold the offset they were sent with: a strategy stores them as naive UTC.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
-from operator import itemgetter
+from itertools import compress
+from operator import itemgetter, methodcaller, not_
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Table, bindparam, func, select
@@ -60,19 +62,41 @@ def upsert_sqlite(
     rows: Sequence[dict[str, Any]],
     defaults: Defaults,
 ) -> list[bool]:
-    """`upsert_portable`, its two executemany statements run as plain SQL: values are
-    bound as SQLAlchemy would bind them (its bind processors, one call per date), without
-    its per-row parameter building, which was about half the worker's CPU on SQLite."""
+    """`upsert_portable`, its statements run as plain SQL with values bound a column at a
+    time (`_PlainStatements.columns`): SQLAlchemy's per-row parameter building and its
+    per-value bind processors were about half the worker's CPU on SQLite, and the query
+    of the stored keys (an `IN` of a thousand parameters) was compiled anew per chunk."""
     plain = _sqlite_statements(table, key_column, conn.dialect)
-    rows, existing = _filled(conn, table, key_column, rows, defaults)
-    is_new = [row[key_column] not in existing for row in rows]
-    updates = [row for row, new in zip(rows, is_new, strict=True) if not new]
-    creates = [_fill_inserts(row, defaults) for row, new in zip(rows, is_new, strict=True) if new]
-    if updates:
-        conn.exec_driver_sql(plain.update, plain.bound(updates, plain.update_columns))
-    if creates:
-        conn.exec_driver_sql(plain.insert, plain.bound(creates, plain.insert_columns))
+    keys = list(map(itemgetter(key_column), rows))
+    existing: set[Any] = set()
+    for start in range(0, len(keys), _KEYS_PER_QUERY):
+        part = keys[start : start + _KEYS_PER_QUERY]
+        existing.update(conn.exec_driver_sql(plain.stored_keys(len(part)), tuple(part)).scalars())
+    is_new = [key not in existing for key in keys]
+    values = plain.columns(rows, defaults)
+    if not all(is_new):
+        updated = compress(_rows_of(values, plain.update_columns), map(not_, is_new))
+        conn.exec_driver_sql(plain.update, list(updated))
+    if any(is_new):
+        # A created row gets the create's audit columns it did not send (an update keeps
+        # the stored ones: its statement reads None as "keep").
+        for name, default in (
+            ("entry_date", _date_text(defaults.now)),
+            ("entry_user", defaults.entry_user),
+        ):
+            values[name] = [default if value is None else value for value in values[name]]
+        created = compress(_rows_of(values, plain.insert_columns), is_new)
+        conn.exec_driver_sql(plain.insert, list(created))
     return is_new
+
+
+_KEYS_PER_QUERY = 10_000
+"""Keys per query of the stored ones (SQLite allows 32,766 parameters a statement)."""
+
+
+def _rows_of(values: dict[str, list[Any]], columns: tuple[str, ...]) -> Iterator[tuple[Any, ...]]:
+    """The rows' values of `columns`, a tuple per row (zipped at C speed)."""
+    return zip(*(values[name] for name in columns), strict=True)
 
 
 def _filled(
@@ -99,27 +123,53 @@ def _filled(
 @dataclass(frozen=True)
 class _PlainStatements:
     """A table's UPDATE and INSERT as plain SQL with `?` markers, the columns each binds in
-    order, and the bind processors of the columns that have one (dates, booleans)."""
+    order, how its values are bound (`columns`), and the query of its stored keys."""
 
+    table: str
+    key_column: str
     update: str
     update_columns: tuple[str, ...]
     insert: str
     insert_columns: tuple[str, ...]
+    dates: tuple[str, ...]
+    """Date-time columns: bound as SQLAlchemy's text form of their naive UTC value."""
     processors: dict[str, Callable[[Any], Any]]
+    """Bind processors of the other columns that have one (booleans)."""
 
-    def bound(self, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
-        # `itemgetter` of one name returns the bare value, of several a tuple.
-        get = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
-        values = list(map(get, rows))
-        converters = [self.processors.get(name) for name in columns]
-        if not any(converters):
-            return values
-        return [
-            tuple(
-                v if f is None or v is None else f(v) for f, v in zip(converters, row, strict=True)
-            )
-            for row in values
-        ]
+    def columns(self, rows: Sequence[dict[str, Any]], defaults: Defaults) -> dict[str, list[Any]]:
+        """Every column's values, a list per column aligned with `rows` (a column a row
+        left out is None), bound as SQLAlchemy would bind them, and `update_date` and
+        `update_user` filled from `defaults`."""
+        values = {name: list(map(methodcaller("get", name), rows)) for name in self.insert_columns}
+        for name in self.dates:
+            values[name] = list(map(_date_text, values[name]))
+        for name, convert in self.processors.items():
+            values[name] = [None if value is None else convert(value) for value in values[name]]
+        for name, default in (
+            ("update_date", _date_text(defaults.now)),
+            ("update_user", defaults.update_user),
+        ):
+            values[name] = [default if value is None else value for value in values[name]]
+        return values
+
+    def stored_keys(self, count: int) -> str:
+        """The query of which of `count` keys (bound in order) the table holds."""
+        markers = ", ".join("?" * count)
+        return f"SELECT {self.key_column} FROM {self.table} WHERE {self.key_column} IN ({markers})"  # noqa: S608
+
+
+def _date_text(value: datetime | None) -> str | None:
+    """A date-time as SQLAlchemy's SQLite dialect stores it (`YYYY-MM-DD HH:MM:SS.ffffff`,
+    microseconds always written) in naive UTC; None stays None. One C call for a naive
+    value instead of SQLAlchemy's processor (a `%` format of a dict per value)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.isoformat(" ", "microseconds")
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]  # less its "+00:00"
+
+
+_PROBE_DATE = datetime(9, 8, 7, 6, 5, 4, 3)
 
 
 @lru_cache(maxsize=32)
@@ -132,18 +182,25 @@ def _sqlite_statements(table: Table, key_column: str, dialect: Dialect) -> _Plai
         for n in others
     )
     target = quote(table.name)
+    dates = utc_columns(table)
     processors: dict[str, Callable[[Any], Any]] = {}
     for column in table.columns:
         # The dialect's own type (SQLite's DATETIME) binds; the generic one would not.
         processor = column.type.dialect_impl(dialect).bind_processor(dialect)
-        if processor is not None:
+        if column.name in dates:
+            if processor is None or processor(_PROBE_DATE) != _date_text(_PROBE_DATE):
+                raise TypeError(f"{table.name}.{column.name} is not stored in SQLAlchemy's form")
+        elif processor is not None:
             processors[column.name] = processor
     return _PlainStatements(
+        table=target,
+        key_column=quote(key_column),
         update=f"UPDATE {target} SET {sets} WHERE {quote(key_column)} = ?",  # noqa: S608
         update_columns=(*others, key_column),
         insert=f"INSERT INTO {target} ({', '.join(map(quote, names))}) "  # noqa: S608
         f"VALUES ({', '.join('?' * len(names))})",
         insert_columns=tuple(names),
+        dates=dates,
         processors=processors,
     )
 

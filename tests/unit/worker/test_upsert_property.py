@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine
+from sqlalchemy import DateTime, Engine
+from sqlalchemy.dialects import sqlite
 
 from claimpay.entities import CLAIM_PROMPT_PAY
+from claimpay.entities.base import as_naive_utc
 from tests.unit.worker.reference import (
     KEY,
     NOW,
@@ -27,7 +30,9 @@ from tests.unit.worker.reference import (
     valid_rows,
 )
 from worker.apply import split_valid, split_valid_stored
+from worker.models import ENTITY_TABLES
 from worker.upsert import core, strategies, upsert_rows
+from worker.upsert.fields import Defaults
 
 PROPERTY = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -100,9 +105,37 @@ def test_the_plain_sqlite_statements_store_what_sqlalchemy_would(
     assert stored[0] == stored[1]
 
 
-def test_the_plain_statements_bind_one_column_as_a_one_value_row() -> None:
-    plain = strategies._PlainStatements("", (), "", (), {"b": str})
-    rows: list[dict[str, Any]] = [{"a": 1, "b": 2}, {"a": 3, "b": None}]
-    assert plain.bound(rows, ("a",)) == [(1,), (3,)]
-    assert plain.bound(rows, ("b",)) == [("2",), (None,)]
-    assert plain.bound(rows, ("a", "b")) == [(1, "2"), (3, None)]
+OFFSETS = st.integers(-23 * 60 - 59, 23 * 60 + 59).map(lambda m: timezone(timedelta(minutes=m)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(timezones=st.none() | st.just(UTC) | OFFSETS))
+def test_a_date_is_bound_as_sqlalchemy_binds_its_naive_utc_value(value: datetime) -> None:
+    try:
+        naive = as_naive_utc(value)
+    except OverflowError:
+        return  # out of range once in UTC: validation refuses it (test_timestamps)
+    dialect = sqlite.dialect()
+    processor = DateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert processor is not None
+    assert strategies._date_text(value) == processor(naive)
+
+
+def test_the_plain_statements_bind_every_column_a_column_at_a_time() -> None:
+    dialect = sqlite.dialect()
+    plain = strategies._sqlite_statements(ENTITY_TABLES["place_codes"], "place_code", dialect)
+    moment = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))
+    rows: list[dict[str, Any]] = [
+        {"place_code": "A", "exclude_proc_auth": True, "update_date": moment},
+        {"place_code": "B", "exclude_proc_auth": False, "update_user": "sent", "entry_user": "e"},
+    ]
+    values = plain.columns(rows, Defaults(datetime(2020, 5, 6), "entry", "update"))
+    assert values["place_code"] == ["A", "B"]
+    assert values["exclude_proc_auth"] == [1, 0]  # SQLAlchemy's Boolean binds 1 and 0
+    assert values["update_date"] == ["2030-01-02 01:04:05.000000", "2020-05-06 00:00:00.000000"]
+    assert values["update_user"] == ["update", "sent"]
+    # An update keeps what the row did not send: the create's defaults come later.
+    assert values["entry_date"] == [None, None]
+    assert values["entry_user"] == [None, "e"]
+    assert values["description"] == [None, None]
+    assert set(values) == set(plain.insert_columns)
