@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
 from claimpay.entities import EntitySpec
+from claimpay.entities.base import error_message
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +158,7 @@ def _describe(exc: ValidationError) -> str:
     parts = []
     for error in errors[:MAX_NAMED_ERRORS]:
         field = _field_name(error["loc"])
-        message = error["msg"]
+        message = error_message(error)
         if error["type"] == "extra_forbidden":
             message = "unknown field"
         elif error["type"] == "missing":

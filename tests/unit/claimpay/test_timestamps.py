@@ -13,7 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import AfterValidator, BeforeValidator, TypeAdapter, ValidationError
 
-from claimpay.entities.base import Timestamp, as_naive_utc
+from claimpay.entities.base import Timestamp, as_naive_utc, error_message
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -44,11 +44,11 @@ CURRENT = TypeAdapter(Timestamp)
 
 
 def outcome(validate: Any, value: Any) -> tuple[str, Any]:
-    """The value, or the error messages as a row's 400 shows them."""
+    """The value, or the error messages as a row's 400 shows them (`error_message`)."""
     try:
         return "valid", validate(value)
     except ValidationError as exc:
-        messages = [e["msg"].removeprefix("Value error, ") for e in exc.errors()]
+        messages = [error_message(e).removeprefix("Value error, ") for e in exc.errors()]
         return "invalid", messages
 
 
