@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from pydantic import (
     BaseModel,
@@ -50,7 +50,8 @@ class _IsoDateText:
             text, custom_error_type="date_text", custom_error_message=DATE_TEXT_MESSAGE
         )
         parsed = handler(source)
-        dates = parsed["schema"] if parsed["type"] == "nullable" else parsed
+        schema: dict[str, Any] = cast(dict[str, Any], parsed)
+        dates = schema["schema"] if schema["type"] == "nullable" else schema
         if dates["type"] != "datetime":
             raise TypeError(f"{source} is not a date-time")
         # Naive values are UTC already and always pass; aware ones compare as instants.
