@@ -75,7 +75,7 @@ class Settings(BaseSettings):
 
     key_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")] = "claimpay"
     queue: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "claimpay"
-    chunk_size: Annotated[int, Field(ge=1, le=MAX_CHUNK_SIZE)] = 1_000
+    chunk_size: Annotated[int, Field(ge=1, le=MAX_CHUNK_SIZE)] = 2_000
     result_ttl_s: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
     intake_buffer_bytes: Annotated[int, Field(ge=0, le=2**30)] = 256 * 1024
     """The body is parsed in runs of whole rows of about this size, whatever its size: the
@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     fast_queue_max_rows: Annotated[int, Field(ge=0, le=10_000_000)] = 1_000
     """Jobs of at most this many rows go to `<queue>.fast`, so they never wait behind a
     huge batch; 0 sends every job to `queue`."""
-    job_window_chunks: Annotated[int, Field(ge=0, le=1_000_000)] = 64
+    job_window_chunks: Annotated[int, Field(ge=0, le=1_000_000)] = 32
     """Chunks of one job in the broker queue at a time: the first are queued when the job
     is accepted, and each chunk a worker finishes queues the job's next one, so the jobs
     of several tenants take turns instead of each waiting for every earlier job's last
