@@ -74,7 +74,7 @@ def api(
     directory = multiproc.prepare("claimpay-api-metrics-")
     try:
         uvicorn.run(
-            "producer.main:create_app",
+            "producer.main:create_server_app",
             factory=True,
             host=host,
             port=port,
@@ -109,10 +109,11 @@ def worker(
     """Run a Celery worker that applies chunks (same as `celery -A worker.celery_app worker`)."""
     from claimpay.messaging import worker_queues
     from cli.workerhealth import default_node_name
-    from worker.celery_app import create_celery_app
+    from worker.celery_app import create_celery_app, freeze_when_set_up
 
     settings = get_settings()
     app = create_celery_app(settings)
+    freeze_when_set_up(app)
     app.worker_main(
         [
             "worker",

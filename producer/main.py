@@ -1,4 +1,5 @@
-"""Builds the FastAPI app: `create_app(settings)`; `uvicorn --factory producer.main:create_app`."""
+"""Builds the FastAPI app: `create_app(settings)`; `uvicorn --factory producer.main:create_app`
+(`claimpay api` serves `create_server_app`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi_offline import FastAPIOffline
 from claimpay import __version__
 from claimpay.connections import make_job_store
 from claimpay.entities import ENTITIES
+from claimpay.heap import freeze_startup_heap
 from claimpay.jobstore import JobStore
 from claimpay.messaging import CeleryEnqueuer, Enqueuer, make_celery
 from claimpay.settings import Settings, get_settings
@@ -27,6 +29,14 @@ from producer.routes.entities import entity_router
 from producer.slowclients import SlowClientGuard
 
 log = logging.getLogger("claimpay.producer")
+
+
+def create_server_app() -> FastAPI:
+    """`create_app` as `claimpay api` serves it: each server process freezes its start-up
+    heap once the app has started (`claimpay.heap`)."""
+    app = create_app()
+    app.router.on_startup.append(freeze_startup_heap)
+    return app
 
 
 def create_app(

@@ -13,6 +13,7 @@ from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from kombu.entity import Exchange, Queue
 
 from claimpay.connections import make_job_store
+from claimpay.heap import freeze_startup_heap
 from claimpay.messaging import CeleryEnqueuer, make_celery, worker_queues
 from claimpay.settings import Settings, get_settings
 from worker.context import ContextHolder
@@ -67,6 +68,19 @@ def create_celery_app(settings: Settings | None = None) -> Celery:
     worker_ready.connect(_start_sweeper, weak=False)
     worker_shutdown.connect(_stop_sweeper, weak=False)
     return app
+
+
+def freeze_when_set_up(app: Celery) -> None:
+    """A server's worker (`claimpay worker`): each pool process freezes its start-up heap
+    once set up, and the main process once the node is ready (`claimpay.heap`). Connected
+    after every other start-up receiver, so that it runs last."""
+    worker_process_init.connect(freeze_startup_heap, weak=False)
+
+    def _main_process_ready(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is app:
+            freeze_startup_heap()
+
+    worker_ready.connect(_main_process_ready, weak=False)
 
 
 def _queue(name: str) -> Queue:
