@@ -135,3 +135,57 @@ def test_short_database_calls_keep_the_lease_renewed() -> None:
         wait_for(lambda: len(store.renewals) >= 3)
         assert keeper.held() == 1
     assert store.marks == {}
+
+
+class _CountingCondition:
+    """The keeper's condition, counting the wake-ups it is asked for."""
+
+    def __init__(self, inner: threading.Condition) -> None:
+        self.inner = inner
+        self.notified = 0
+
+    def __enter__(self) -> Any:
+        return self.inner.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.inner.__exit__(*exc)
+
+    def notify(self) -> None:
+        self.notified += 1
+        self.inner.notify()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.inner.wait(timeout)
+
+
+def test_a_chunk_due_after_the_keeper_s_next_beat_does_not_wake_it() -> None:
+    keeper, store = LeaseKeeper(), Store()
+    counting = _CountingCondition(keeper._changed)
+    keeper._changed = counting  # type: ignore[assignment]
+    with keeper.hold(store, "j", 0, "a", ttl_s=30, call_timeout_s=60):  # type: ignore[arg-type]
+        pass  # the first lease starts the keeper: it may be woken once
+    wait_for(lambda: keeper._wake_at is not None)
+    woken = counting.notified
+    for chunk in range(1, 20):
+        held = keeper.hold(store, "j", chunk, f"o{chunk}", 30, call_timeout_s=60)  # type: ignore[arg-type]
+        with held as lease, lease.database_call():
+            pass
+    assert counting.notified == woken
+
+
+def test_a_call_bound_before_the_keeper_s_next_beat_wakes_it() -> None:
+    keeper, store = LeaseKeeper(), Store()
+    stalled: list[str] = []
+    held = keeper.hold(
+        store,  # type: ignore[arg-type]
+        "j",
+        0,
+        "a",
+        30,
+        call_timeout_s=0.05,
+        on_stall=lambda: stalled.append("x"),
+    )
+    with held as lease:
+        with lease.database_call():
+            wait_for(lambda: stalled == ["x"], timeout_s=2.0)
+        assert lease.stalled
