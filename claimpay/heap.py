@@ -5,12 +5,16 @@ Once started, an API or worker process holds about 150,000 objects the collector
 Every full collection walked all of them: 50-140 ms a pass on the bench's machine, once or
 twice per 100,000 rows in each worker pool process, about a fifth of the pool's CPU (and
 part of the API's during a big intake). `freeze_startup_heap` moves them to the permanent
-generation (`gc.freeze`): never walked again and never collected (they are not garbage;
-one that becomes garbage later is still freed when its last reference goes). Whatever the
-process allocates afterwards (rows, chunks, requests) is collected as before.
+generation (`gc.freeze`): never walked again and never collected. They are not garbage;
+one that becomes garbage later is still freed when its last reference goes, but one left
+in a reference cycle stays (the broker connection a reconnect replaces, say: a few
+objects, once, not a growing leak). Whatever the process allocates afterwards (rows,
+chunks, requests) is collected as before.
 
-Called by the servers only (`claimpay api`, `claimpay worker`), once they are set up; a
-process that builds apps again and again, as the tests do, must not call it.
+Called by the servers only (`claimpay api`, `claimpay worker`, and so `claimpay dev`),
+once they are set up; `celery -A worker.celery_app worker` and a bare `uvicorn --factory
+producer.main:create_app` run without it. A process that builds apps again and again, as
+the tests do, must not call it.
 """
 
 from __future__ import annotations

@@ -106,7 +106,8 @@ def worker(
         ),
     ] = None,
 ) -> None:
-    """Run a Celery worker that applies chunks (same as `celery -A worker.celery_app worker`)."""
+    """Run a Celery worker that applies chunks (as `celery -A worker.celery_app worker` does,
+    and each process then freezes its start-up heap: `claimpay.heap`)."""
     from claimpay.messaging import worker_queues
     from cli.workerhealth import default_node_name
     from worker.celery_app import create_celery_app, freeze_when_set_up

@@ -49,14 +49,15 @@ class _IsoDateText:
         checked = core_schema.custom_error_schema(
             text, custom_error_type="date_text", custom_error_message=DATE_TEXT_MESSAGE
         )
-        parsed = handler(source)
-        schema: dict[str, Any] = cast(dict[str, Any], parsed)
-        dates = schema["schema"] if schema["type"] == "nullable" else schema
+        parsed = dict(cast(dict[str, Any], handler(source)))
+        nullable = parsed["type"] == "nullable"
+        # Naive values are UTC already and always pass; aware ones compare as instants.
+        dates = {**(parsed["schema"] if nullable else parsed)}
         if dates["type"] != "datetime":
             raise TypeError(f"{source} is not a date-time")
-        # Naive values are UTC already and always pass; aware ones compare as instants.
         dates.update(ge=_FIRST_INSTANT, le=_LAST_INSTANT)
-        return core_schema.chain_schema([checked, parsed])
+        bounded = {**parsed, "schema": dates} if nullable else dates
+        return core_schema.chain_schema([checked, cast(core_schema.CoreSchema, bounded)])
 
 
 def error_message(error: ErrorDetails) -> str:

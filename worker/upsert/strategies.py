@@ -65,7 +65,7 @@ def upsert_sqlite(
     """`upsert_portable`, its statements run as plain SQL with values bound a column at a
     time (`_PlainStatements.columns`): SQLAlchemy's per-row parameter building and its
     per-value bind processors were about half the worker's CPU on SQLite, and the query
-    of the stored keys (an `IN` of a thousand parameters) was compiled anew per chunk."""
+    of the stored keys (an `IN` of a parameter per row) was compiled anew per chunk."""
     plain = _sqlite_statements(table, key_column, conn.dialect)
     keys = list(map(itemgetter(key_column), rows))
     existing: set[Any] = set()

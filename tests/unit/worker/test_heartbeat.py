@@ -186,6 +186,7 @@ def test_a_call_bound_before_the_keeper_s_next_beat_wakes_it() -> None:
         on_stall=lambda: stalled.append("x"),
     )
     with held as lease:
+        wait_for(lambda: keeper._wake_at is not None)  # the keeper waits for the lease's beat
         with lease.database_call():
             wait_for(lambda: stalled == ["x"], timeout_s=2.0)
         assert lease.stalled

@@ -9,7 +9,7 @@ from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import DateTime, Engine
+from sqlalchemy import DateTime, Engine, delete
 from sqlalchemy.dialects import sqlite
 
 from claimpay.entities import CLAIM_PROMPT_PAY
@@ -139,3 +139,34 @@ def test_the_plain_statements_bind_every_column_a_column_at_a_time() -> None:
     assert values["entry_user"] == [None, "e"]
     assert values["description"] == [None, None]
     assert set(values) == set(plain.insert_columns)
+
+
+def test_the_plain_sqlite_statements_store_what_sqlalchemy_would_for_a_string_key_and_booleans(
+    engine: Engine,
+) -> None:
+    """The same check on the place codes: a string key (the stored keys' query), booleans
+    (their bind processor), a duplicate key (a second wave), audit columns sent and not."""
+    table = ENTITY_TABLES["place_codes"]
+    moment = datetime(2030, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=-5)))
+    seed = {"place_code": "11", "all_places": "Y", "exclude_proc_auth": True}
+    seed |= {"entry_date": NOW, "entry_user": "seed", "update_date": NOW, "update_user": "seed"}
+    rows = [
+        (0, {"place_code": "11", "all_places": "N", "exclude_proc_auth": False}),
+        (1, {"place_code": "22", "all_places": "Y", "exclude_proc_auth": True, "description": ""}),
+        (2, {"place_code": "11", "all_places": "Y", "exclude_proc_auth": True, "entry_user": "e"}),
+        (3, {"place_code": "33", "all_places": "N", "exclude_proc_auth": False}),
+    ]
+    rows[3][1].update(update_date=moment, entry_date=moment, old_place_code=None)
+    stored = []
+    for strategy in (strategies.upsert_sqlite, strategies.upsert_portable):
+        chosen = mock.patch.object(core, "strategy_for", lambda _, chosen=strategy: chosen)
+        with chosen, engine.begin() as conn:
+            conn.execute(delete(table))
+            conn.execute(table.insert(), [seed])
+            outcomes = upsert_rows(conn, table, "place_code", rows, user="u", now=NOW)
+        with engine.connect() as conn:
+            raw = conn.exec_driver_sql(f"SELECT * FROM {table.name} ORDER BY 1").fetchall()  # noqa: S608
+        stored.append((outcomes, raw))
+    assert [item.status for item in stored[0][0]] == [200, 201, 200, 201]
+    assert len(stored[0][1]) == 3
+    assert stored[0] == stored[1]
