@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import random
+from datetime import timedelta, timezone
 from typing import Any
+
+from hypothesis import strategies as st
 
 from claimpay.settings import Settings
 
 API_KEY = "test-key-all-databases"
 NARROW_KEY = "test-key-acme-only"
 JWT_SECRET = "test-secret-long-enough-for-hs256-and-hs512-0123456789abcdefghijklmnopq"
+
+UTC_OFFSETS = st.integers(-23 * 60 - 59, 23 * 60 + 59).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+"""Every fixed UTC offset a date-time may carry, to the minute (hypothesis)."""
 
 _DURATIONS = [(14, "D"), (15, "D"), (30, "D"), (45, "D"), (1, "M"), (1, "Y")]
 

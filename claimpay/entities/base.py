@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any, cast
 
 from pydantic import (
@@ -63,13 +64,15 @@ class _IsoDateText:
 def error_message(error: ErrorDetails) -> str:
     """The message of a validation error, as a row's 400 shows it: pydantic's, except that
     an audit date beyond the calendar once converted to UTC says so."""
-    if error.get("ctx") in _OUT_OF_RANGE:
+    if "ctx" in error and error["ctx"] in _bound_contexts():
         return UTC_RANGE_MESSAGE
     return error["msg"]
 
 
+@cache
 def _bound_contexts() -> tuple[dict[str, Any], ...]:
-    """The context of the bound errors of `_IsoDateText`, as pydantic words them."""
+    """The context of the bound errors of `_IsoDateText`, as pydantic words them (found
+    once, on the first error that has a context: not at import)."""
     adapter: TypeAdapter[Any] = TypeAdapter(Annotated[datetime | None, _IsoDateText])
     contexts = []
     for beyond in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
@@ -80,9 +83,6 @@ def _bound_contexts() -> tuple[dict[str, Any], ...]:
     if len(contexts) != 2 or not all(contexts):
         raise RuntimeError("the audit dates' bounds do not fail as expected")
     return tuple(contexts)
-
-
-_OUT_OF_RANGE = _bound_contexts()
 
 
 def as_naive_utc(value: datetime) -> datetime:

@@ -69,8 +69,7 @@ def upsert_sqlite(
     plain = _sqlite_statements(table, key_column, conn.dialect)
     keys = list(map(itemgetter(key_column), rows))
     existing: set[Any] = set()
-    for start in range(0, len(keys), _KEYS_PER_QUERY):
-        part = keys[start : start + _KEYS_PER_QUERY]
+    for part in _key_batches(keys):
         existing.update(conn.exec_driver_sql(plain.stored_keys(len(part)), tuple(part)).scalars())
     is_new = [key not in existing for key in keys]
     values = plain.columns(rows, defaults)
@@ -80,11 +79,8 @@ def upsert_sqlite(
     if any(is_new):
         # A created row gets the create's audit columns it did not send (an update keeps
         # the stored ones: its statement reads None as "keep").
-        for name, default in (
-            ("entry_date", _date_text(defaults.now)),
-            ("entry_user", defaults.entry_user),
-        ):
-            values[name] = [default if value is None else value for value in values[name]]
+        _fill(values, "entry_date", _date_text(defaults.now))
+        _fill(values, "entry_user", defaults.entry_user)
         created = compress(_rows_of(values, plain.insert_columns), is_new)
         conn.exec_driver_sql(plain.insert, list(created))
     return is_new
@@ -92,6 +88,17 @@ def upsert_sqlite(
 
 _KEYS_PER_QUERY = 10_000
 """Keys per query of the stored ones (SQLite allows 32,766 parameters a statement)."""
+
+
+def _key_batches(keys: list[Any]) -> Iterator[list[Any]]:
+    """`keys` in slices of at most `_KEYS_PER_QUERY`, one query each."""
+    for start in range(0, len(keys), _KEYS_PER_QUERY):
+        yield keys[start : start + _KEYS_PER_QUERY]
+
+
+def _fill(values: dict[str, list[Any]], name: str, default: Any) -> None:
+    """Column `name`'s values, `default` where a row left it out (None)."""
+    values[name] = [default if value is None else value for value in values[name]]
 
 
 def _rows_of(values: dict[str, list[Any]], columns: tuple[str, ...]) -> Iterator[tuple[Any, ...]]:
@@ -107,15 +114,14 @@ def _filled(
     defaults: Defaults,
 ) -> tuple[list[dict[str, Any]], set[Any]]:
     """Every column of each row (dates as naive UTC, the update audit columns filled), and
-    which of their keys the table holds already (one query per 10,000 keys)."""
+    which of their keys the table holds already (one query per `_KEYS_PER_QUERY` keys)."""
     blank = dict.fromkeys(table.c.keys())  # a row may leave out the columns it did not send
     dates = utc_columns(table)
     filled = [_fill_updates(_naive_utc(blank | row, dates), defaults) for row in rows]
     keys = [row[key_column] for row in filled]
     key = table.c[key_column]
     existing: set[Any] = set()
-    for start in range(0, len(keys), 10_000):
-        part = keys[start : start + 10_000]
+    for part in _key_batches(keys):
         existing.update(conn.execute(select(key).where(key.in_(part))).scalars())
     return filled, existing
 
@@ -145,11 +151,8 @@ class _PlainStatements:
             values[name] = list(map(_date_text, values[name]))
         for name, convert in self.processors.items():
             values[name] = [None if value is None else convert(value) for value in values[name]]
-        for name, default in (
-            ("update_date", _date_text(defaults.now)),
-            ("update_user", defaults.update_user),
-        ):
-            values[name] = [default if value is None else value for value in values[name]]
+        _fill(values, "update_date", _date_text(defaults.now))
+        _fill(values, "update_user", defaults.update_user)
         return values
 
     def stored_keys(self, count: int) -> str:

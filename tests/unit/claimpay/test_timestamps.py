@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from hypothesis import example, given, settings
@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from pydantic import AfterValidator, BeforeValidator, TypeAdapter, ValidationError
 
 from claimpay.entities.base import Timestamp, as_naive_utc, error_message
+from tests.factories import UTC_OFFSETS
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -70,13 +71,10 @@ def assert_same(value: Any) -> None:
     assert current == outcome(REFERENCE.validate_json, document)
 
 
-OFFSETS = st.integers(-23 * 60 - 59, 23 * 60 + 59).map(lambda m: timezone(timedelta(minutes=m)))
-
-
 @st.composite
 def iso_texts(draw: st.DrawFn) -> str:
     """Date-time text as clients write it, and near misses of it."""
-    moment = draw(st.datetimes(timezones=st.none() | st.just(UTC) | OFFSETS))
+    moment = draw(st.datetimes(timezones=st.none() | st.just(UTC) | UTC_OFFSETS))
     text = draw(
         st.sampled_from(
             [

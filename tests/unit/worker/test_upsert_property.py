@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import DateTime, Engine, delete
+from sqlalchemy import Connection, DateTime, Engine, Table, delete
 from sqlalchemy.dialects import sqlite
 
 from claimpay.entities import CLAIM_PROMPT_PAY
 from claimpay.entities.base import as_naive_utc
+from claimpay.envelope import Outcome
+from tests.factories import UTC_OFFSETS
 from tests.unit.worker.reference import (
     KEY,
     NOW,
@@ -93,23 +96,34 @@ def test_the_plain_sqlite_statements_store_what_sqlalchemy_would(
     """`upsert_sqlite` binds its values itself: every stored byte must be what the portable
     strategy (SQLAlchemy's statements and binding) stores for the same chunk."""
     valid, _ = split_valid_stored(CLAIM_PROMPT_PAY, [stored_element(batch)])
+    by_sqlite, by_portable = _stored_by_each_strategy(engine, TABLE, KEY, valid, reset, user)
+    assert by_sqlite == by_portable
+
+
+def _stored_by_each_strategy(
+    engine: Engine,
+    table: Table,
+    key: str,
+    rows: list[tuple[int, dict[str, Any]]],
+    reset_table: Callable[[Connection], object],
+    user: str = "u",
+) -> list[tuple[list[Outcome], list[Any]]]:
+    """The outcomes and the stored rows (raw) of `rows` applied to the table as
+    `reset_table` leaves it, by `upsert_sqlite`, then by `upsert_portable`."""
     stored = []
     for strategy in (strategies.upsert_sqlite, strategies.upsert_portable):
         chosen = mock.patch.object(core, "strategy_for", lambda _, chosen=strategy: chosen)
         with chosen, engine.begin() as conn:
-            reset(conn)
-            outcomes = upsert_rows(conn, TABLE, KEY, valid, user=user, now=NOW)
+            reset_table(conn)
+            outcomes = upsert_rows(conn, table, key, rows, user=user, now=NOW)
         with engine.connect() as conn:
-            raw = conn.exec_driver_sql(f"SELECT * FROM {TABLE.name} ORDER BY 1").fetchall()  # noqa: S608
-        stored.append((outcomes, raw))
-    assert stored[0] == stored[1]
-
-
-OFFSETS = st.integers(-23 * 60 - 59, 23 * 60 + 59).map(lambda m: timezone(timedelta(minutes=m)))
+            raw = conn.exec_driver_sql(f"SELECT * FROM {table.name} ORDER BY 1").fetchall()  # noqa: S608
+        stored.append((outcomes, list(raw)))
+    return stored
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.datetimes(timezones=st.none() | st.just(UTC) | OFFSETS))
+@given(st.datetimes(timezones=st.none() | st.just(UTC) | UTC_OFFSETS))
 def test_a_date_is_bound_as_sqlalchemy_binds_its_naive_utc_value(value: datetime) -> None:
     try:
         naive = as_naive_utc(value)
@@ -157,16 +171,12 @@ def test_the_plain_sqlite_statements_store_what_sqlalchemy_would_for_a_string_ke
         (3, {"place_code": "33", "all_places": "N", "exclude_proc_auth": False}),
     ]
     rows[3][1].update(update_date=moment, entry_date=moment, old_place_code=None)
-    stored = []
-    for strategy in (strategies.upsert_sqlite, strategies.upsert_portable):
-        chosen = mock.patch.object(core, "strategy_for", lambda _, chosen=strategy: chosen)
-        with chosen, engine.begin() as conn:
-            conn.execute(delete(table))
-            conn.execute(table.insert(), [seed])
-            outcomes = upsert_rows(conn, table, "place_code", rows, user="u", now=NOW)
-        with engine.connect() as conn:
-            raw = conn.exec_driver_sql(f"SELECT * FROM {table.name} ORDER BY 1").fetchall()  # noqa: S608
-        stored.append((outcomes, raw))
+
+    def reset_codes(conn: Connection) -> None:
+        conn.execute(delete(table))
+        conn.execute(table.insert(), [seed])
+
+    stored = _stored_by_each_strategy(engine, table, "place_code", rows, reset_codes)
     assert [item.status for item in stored[0][0]] == [200, 201, 200, 201]
     assert len(stored[0][1]) == 3
     assert stored[0] == stored[1]
